@@ -1,0 +1,13 @@
+//! bypass: a kernel-bypass TCP/IP engine over AF_XDP.
+//!
+//! Layers, dependencies flowing one way:
+//! `wire` (frame formats) -> `arp`, `ipv4`, `icmp` (sans-IO protocol logic) -> `stack`
+//! (per-core demux and timers) -> `runtime` (pinned workers, poll loop) <- `xsk` (AF_XDP
+//! rings, UMEM, XDP program; the only module allowed `unsafe`).
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod arp;
+pub mod icmp;
+pub mod ipv4;
+pub mod time;
+pub mod wire;
