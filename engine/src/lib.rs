@@ -9,5 +9,12 @@
 pub mod arp;
 pub mod icmp;
 pub mod ipv4;
+pub mod phy;
 pub mod time;
+pub mod xsk;
 pub mod wire;
+pub mod cli;
+pub mod engine;
+pub mod report;
+pub mod runtime;
+pub mod stack;

@@ -1,0 +1,130 @@
+//! Command-line interface of the `bypass` binary.
+
+use std::net::Ipv4Addr;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::runtime::PollMode;
+use crate::stack::Ipv4Cidr;
+use crate::xsk::{XdpMode, ZeroCopy};
+
+#[derive(Debug, Parser)]
+#[command(name = "bypass", version, about = "Kernel-bypass TCP/IP engine over AF_XDP")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Attach to an interface and run the engine until SIGINT/SIGTERM.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Interface to attach to (e.g. a veth end).
+    #[arg(long)]
+    pub iface: String,
+    /// Engine address with prefix length; repeat for several.
+    #[arg(long = "ip", value_name = "ADDR/PREFIX", required = true)]
+    pub ips: Vec<Ipv4Cidr>,
+    /// Next hop for destinations off the on-link subnets.
+    #[arg(long)]
+    pub gateway: Option<Ipv4Addr>,
+    /// Rx queues to serve, from queue 0: a number or `all`.
+    #[arg(long, default_value = "1")]
+    pub queues: QueueCount,
+    /// Cores to pin workers to, e.g. `1` or `0,1` or `2-5` (default: the last N cores).
+    #[arg(long, value_parser = parse_cores)]
+    pub cores: Option<Vec<usize>>,
+    /// busy: spin (lowest latency); adaptive: sleep in poll() when idle.
+    #[arg(long, value_enum, default_value = "busy")]
+    pub poll: PollMode,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub xdp_mode: XdpMode,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub zero_copy: ZeroCopy,
+    /// UMEM frame size in bytes (2048 or 4096).
+    #[arg(long, default_value_t = 4096)]
+    pub frame_size: u32,
+    /// UMEM frames per queue.
+    #[arg(long, default_value_t = 4096)]
+    pub frames: u32,
+    /// Entries per ring (fill, completion, RX, TX).
+    #[arg(long, default_value_t = 2048)]
+    pub ring_size: u32,
+    /// Write the final report as JSON to this file on exit.
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<std::path::PathBuf>,
+}
+
+/// `--queues N|all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueCount {
+    All,
+    N(u32),
+}
+
+impl std::str::FromStr for QueueCount {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "all" {
+            return Ok(QueueCount::All);
+        }
+        match s.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(QueueCount::N(n)),
+            _ => Err(format!("'{s}' is not a queue count (a number > 0, or all)")),
+        }
+    }
+}
+
+/// Parses `1`, `0,1`, `2-5`, `0,2-3`.
+pub fn parse_cores(s: &str) -> Result<Vec<usize>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let bad = || format!("'{part}' is not a core or core range (e.g. 1 or 2-5)");
+        if let Some((a, b)) = part.split_once('-') {
+            let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            if a > b {
+                return Err(bad());
+            }
+            out.extend(a..=b);
+        } else {
+            out.push(part.parse().map_err(|_| bad())?);
+        }
+    }
+    if out.is_empty() {
+        return Err("empty core list".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_lists() {
+        assert_eq!(parse_cores("1").unwrap(), vec![1]);
+        assert_eq!(parse_cores("0,2-4").unwrap(), vec![0, 2, 3, 4]);
+        assert!(parse_cores("3-1").is_err());
+        assert!(parse_cores("x").is_err());
+    }
+
+    #[test]
+    fn queue_counts() {
+        assert_eq!("all".parse::<QueueCount>().unwrap(), QueueCount::All);
+        assert_eq!("2".parse::<QueueCount>().unwrap(), QueueCount::N(2));
+        assert!("0".parse::<QueueCount>().is_err());
+    }
+
+    #[test]
+    fn run_args_parse() {
+        let cli = Cli::try_parse_from(["bypass", "run", "--iface", "v0", "--ip", "10.0.0.2/24", "--ip", "10.0.1.2/24", "--queues", "all"]).unwrap();
+        let Command::Run(r) = cli.command;
+        assert_eq!(r.ips.len(), 2);
+        assert_eq!(r.queues, QueueCount::All);
+        assert!(Cli::try_parse_from(["bypass", "run", "--iface", "v0", "--ip", "10.0.0.2"]).is_err());
+    }
+}

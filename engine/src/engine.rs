@@ -1,0 +1,250 @@
+//! Putting the datapath together: checks, XDP program, one AF_XDP queue and pinned
+//! worker per rx queue, signals, and the final report.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cli::{QueueCount, RunArgs};
+use crate::runtime::{self, Mesh, WorkerReport, WorkerSetup};
+use crate::stack::{Stack, StackConfig};
+use crate::time::Clock;
+use crate::wire::EthernetAddress;
+use crate::xsk::{sys, QueueConfig, QueueCounters, SteerProgram, XskQueue};
+
+/// Capacity of each worker's hand-off inbox.
+const INBOX: usize = 4096;
+
+/// A user-facing failure: one line that says what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EngineError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, EngineError> {
+    Err(EngineError(msg.into()))
+}
+
+/// The interface facts the engine needs, read from sysfs.
+#[derive(Debug, Clone)]
+pub struct IfaceInfo {
+    pub name: String,
+    pub index: u32,
+    pub mac: EthernetAddress,
+    pub mtu: usize,
+    pub rx_queues: u32,
+}
+
+impl IfaceInfo {
+    pub fn probe(name: &str) -> Result<IfaceInfo, EngineError> {
+        let Some(index) = sys::if_index(name) else {
+            return err(format!("no interface '{name}' in this network namespace (see `ip link`)"));
+        };
+        let dir = Path::new("/sys/class/net").join(name);
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).map(|s| s.trim().to_string());
+        let mac: EthernetAddress = read("address")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| EngineError(format!("'{name}' has no Ethernet address; bypass needs an Ethernet interface")))?;
+        let mtu = read("mtu").ok().and_then(|s| s.parse().ok()).unwrap_or(1500);
+        let rx_queues = std::fs::read_dir(dir.join("queues"))
+            .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count() as u32)
+            .unwrap_or(1)
+            .max(1);
+        Ok(IfaceInfo { name: name.into(), index, mac, mtu, rx_queues })
+    }
+}
+
+/// Everything the engine reports when it stops.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub iface: String,
+    pub xdp_mode: String,
+    pub workers: Vec<WorkerJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WorkerJson {
+    pub index: usize,
+    pub queue: u32,
+    pub core: Option<usize>,
+    pub pinned: bool,
+    pub xdp: QueueCounters,
+    pub stack: crate::stack::StackCounters,
+    pub datapath: crate::xsk::QueueStats,
+    pub kernel: crate::xsk::KernelStats,
+    pub frames: crate::xsk::LedgerReport,
+    pub handoff_out: u64,
+    pub handoff_dropped: u64,
+    pub handoff_in: u64,
+    pub loops: u64,
+    pub sleeps: u64,
+}
+
+/// Picks the cores for `n` workers: the given list, or the last `n` cores.
+fn pick_cores(n: usize, wanted: Option<&[usize]>) -> Result<Vec<Option<core_affinity::CoreId>>, EngineError> {
+    let available = core_affinity::get_core_ids().unwrap_or_default();
+    match wanted {
+        Some(list) => {
+            if list.len() < n {
+                return err(format!("--cores lists {} cores for {n} workers; give one per queue", list.len()));
+            }
+            list[..n]
+                .iter()
+                .map(|&id| {
+                    available.iter().find(|c| c.id == id).copied().map(Some).ok_or_else(|| {
+                        EngineError(format!("core {id} is not available to this process (have {:?})", available.iter().map(|c| c.id).collect::<Vec<_>>()))
+                    })
+                })
+                .collect()
+        }
+        None if available.is_empty() => Ok(vec![None; n]),
+        None => {
+            // The last n cores, wrapping when there are more workers than cores.
+            let k = available.len();
+            Ok((0..n).map(|i| Some(available[(k + i - n % k.max(1)) % k])).collect())
+        }
+    }
+}
+
+/// Runs the engine until `stop` is set (by SIGINT/SIGTERM when `install_signals`).
+pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Result<Report, EngineError> {
+    if !sys::is_root() {
+        return err("bypass must run as root (it loads XDP programs and creates AF_XDP sockets): try sudo");
+    }
+    let iface = IfaceInfo::probe(&args.iface)?;
+    let queues = match args.queues {
+        QueueCount::All => iface.rx_queues,
+        QueueCount::N(n) if n > iface.rx_queues => {
+            return err(format!("--queues {n} exceeds the {} rx queue(s) of {}", iface.rx_queues, iface.name));
+        }
+        QueueCount::N(n) => n,
+    };
+    let cores = pick_cores(queues as usize, args.cores.as_deref())?;
+    for c in &args.ips {
+        if args.ips.iter().filter(|o| o.addr == c.addr).count() > 1 {
+            return err(format!("--ip {} given twice", c.addr));
+        }
+    }
+    if let Some(gw) = args.gateway {
+        if !args.ips.iter().any(|c| c.prefix > 0 && crate::stack::Ipv4Cidr { addr: gw, prefix: c.prefix }.network() == c.network()) {
+            return err(format!("--gateway {gw} is not on any --ip subnet"));
+        }
+    }
+    if let Err(e) = sys::raise_memlock_limit() {
+        return err(format!("cannot raise RLIMIT_MEMLOCK ({e}): run as root or set `ulimit -l unlimited`"));
+    }
+
+    let program = SteerProgram::load().map_err(|e| EngineError(e.to_string()))?;
+    let addrs: Vec<_> = args.ips.iter().map(|c| c.addr).collect();
+    program.set_addresses(&addrs).map_err(|e| EngineError(e.to_string()))?;
+
+    let qcfg = QueueConfig {
+        frame_size: args.frame_size,
+        frame_count: args.frames,
+        ring_size: args.ring_size,
+        zero_copy: args.zero_copy,
+        ..QueueConfig::default()
+    };
+    let mut xsks = Vec::new();
+    for q in 0..queues {
+        let x = XskQueue::open(&iface.name, q, &qcfg).map_err(|e| EngineError(e.to_string()))?;
+        program.register_socket(q, x.fd()).map_err(|e| EngineError(e.to_string()))?;
+        xsks.push(x);
+    }
+    let attached = program.attach(&iface.name, iface.index, args.xdp_mode).map_err(|e| EngineError(e.to_string()))?;
+    let xdp_mode = format!("{:?}", attached.mode).to_lowercase();
+
+    if install_signals {
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, stop.clone()).map_err(|e| EngineError(format!("cannot install signal handler: {e}")))?;
+        }
+    }
+
+    let clock = Clock::new();
+    let mesh = Mesh::new(queues as usize, INBOX);
+    let stack_cfg = StackConfig {
+        mac: iface.mac,
+        addrs: args.ips.clone(),
+        gateway: args.gateway,
+        mtu: iface.mtu,
+        arp: Default::default(),
+        reassembly: Default::default(),
+    };
+    let zero_copy = xsks.iter().all(|x| x.is_zero_copy());
+    let mut handles = Vec::new();
+    for (i, (queue, core)) in xsks.into_iter().zip(cores.iter().copied()).enumerate() {
+        let setup = WorkerSetup {
+            index: i,
+            queue,
+            stack: Stack::new(stack_cfg.clone(), i),
+            core,
+            poll: args.poll,
+            mesh: mesh.clone(),
+            stop: stop.clone(),
+            clock,
+        };
+        match runtime::spawn(setup) {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                return err(format!("cannot start worker thread: {e}"));
+            }
+        }
+    }
+    let ips: Vec<String> = args.ips.iter().map(|c| c.to_string()).collect();
+    println!(
+        "bypass: ready on {} ({} XDP, {} mode), mac {}, mtu {}, {} queue(s), cores {:?}, addresses {}",
+        iface.name,
+        xdp_mode,
+        if zero_copy { "zero-copy" } else { "copy" },
+        iface.mac,
+        iface.mtu,
+        queues,
+        cores.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>(),
+        ips.join(" ")
+    );
+
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(20));
+        if handles.iter().any(|h| h.is_finished()) {
+            tracing::error!("a worker stopped unexpectedly; shutting down");
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+
+    let mut reports: Vec<WorkerReport> = Vec::new();
+    let mut failure = None;
+    for h in handles {
+        match h.join() {
+            Ok(r) => reports.push(r),
+            Err(e) => failure = Some(e),
+        }
+    }
+    let workers = reports
+        .into_iter()
+        .map(|r| WorkerJson {
+            index: r.index,
+            queue: r.queue_id,
+            core: r.core,
+            pinned: r.pinned,
+            xdp: program.counters(r.queue_id),
+            stack: r.stack,
+            datapath: r.queue,
+            kernel: r.kernel,
+            frames: r.ledger,
+            handoff_out: r.handoff_out,
+            handoff_dropped: r.handoff_dropped,
+            handoff_in: r.handoff_in,
+            loops: r.loops,
+            sleeps: r.sleeps,
+        })
+        .collect();
+    drop(attached);
+    if let Some(e) = failure {
+        return err(e);
+    }
+    Ok(Report { iface: iface.name, xdp_mode, workers })
+}

@@ -1,0 +1,11 @@
+//! Pinned per-queue workers and their poll loop.
+//!
+//! One worker thread per AF_XDP queue, pinned to its own core. Each owns its queue and
+//! its stack outright (share-nothing); frames one worker must give another travel
+//! through bounded lock-free queues ([`handoff`]).
+
+pub mod handoff;
+mod worker;
+
+pub use handoff::{Handoff, HandoffKind, Mesh};
+pub use worker::{spawn, PollMode, WorkerHandle, WorkerReport, WorkerSetup};

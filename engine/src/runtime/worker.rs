@@ -1,0 +1,201 @@
+//! The worker: one thread, one core, one AF_XDP queue, one stack.
+//!
+//! Loop: reap TX completions, top up the fill ring, receive a batch and run each frame
+//! through the stack (replies are written straight into UMEM frames), take frames handed
+//! over by other workers, run due timers, submit the TX batch with one kick. With
+//! `PollMode::Adaptive`, after ~1 ms without work the thread sleeps in poll() on the
+//! socket until traffic arrives or the stack's next timer is due.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::handoff::{HandoffKind, Mesh};
+use crate::stack::{Stack, StackCounters, Verdict};
+use crate::time::{Clock, Instant};
+use crate::xsk::{sys, KernelStats, LedgerReport, QueueStats, XskQueue};
+
+/// How a worker waits for work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PollMode {
+    /// Spin on the rings: lowest latency, one core at 100%.
+    Busy,
+    /// Spin while busy; after ~1 ms idle, sleep in poll() until traffic or a timer.
+    Adaptive,
+}
+
+/// Idle time after which an adaptive worker sleeps.
+const IDLE_BEFORE_SLEEP: Duration = Duration::from_millis(1);
+/// Longest single sleep, so frames handed over by other workers (which do not wake
+/// poll()) wait at most this long.
+const MAX_SLEEP_MS: i32 = 5;
+/// Handed-over frames taken per loop iteration.
+const INBOX_BATCH: usize = 64;
+
+/// Everything a worker is started with.
+pub struct WorkerSetup {
+    pub index: usize,
+    pub queue: XskQueue,
+    pub stack: Stack,
+    pub core: Option<core_affinity::CoreId>,
+    pub poll: PollMode,
+    pub mesh: Mesh,
+    pub stop: Arc<AtomicBool>,
+    pub clock: Clock,
+}
+
+/// What a worker did, returned when it stops.
+#[derive(Debug, Clone)]
+pub struct WorkerReport {
+    pub index: usize,
+    pub queue_id: u32,
+    pub core: Option<usize>,
+    pub pinned: bool,
+    pub stack: StackCounters,
+    pub queue: QueueStats,
+    pub kernel: KernelStats,
+    pub ledger: LedgerReport,
+    /// Frames this worker handed to others, and how many of those were dropped (inbox full).
+    pub handoff_out: u64,
+    pub handoff_dropped: u64,
+    /// Frames other workers handed to this one.
+    pub handoff_in: u64,
+    pub loops: u64,
+    pub sleeps: u64,
+}
+
+pub struct WorkerHandle {
+    pub index: usize,
+    thread: JoinHandle<WorkerReport>,
+}
+
+impl WorkerHandle {
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Waits for the worker to stop (set the stop flag first).
+    pub fn join(self) -> Result<WorkerReport, String> {
+        self.thread.join().map_err(|e| {
+            let msg = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
+            format!("worker {} panicked: {}", self.index, msg.unwrap_or_default())
+        })
+    }
+}
+
+/// Starts a worker thread.
+pub fn spawn(setup: WorkerSetup) -> std::io::Result<WorkerHandle> {
+    let index = setup.index;
+    let thread = std::thread::Builder::new().name(format!("bypass-w{index}")).spawn(move || run(setup))?;
+    Ok(WorkerHandle { index, thread })
+}
+
+fn run(s: WorkerSetup) -> WorkerReport {
+    let WorkerSetup { index, mut queue, mut stack, core, poll, mesh, stop, clock } = s;
+    let pinned = core.is_some_and(core_affinity::set_for_current);
+    if core.is_some() && !pinned {
+        tracing::warn!(worker = index, "could not pin to core {:?}", core.map(|c| c.id));
+    }
+    tracing::info!(worker = index, queue = queue.queue_id(), core = ?core.map(|c| c.id), zero_copy = queue.is_zero_copy(), "worker up");
+
+    let (mut handoff_out, mut handoff_dropped, mut handoff_in, mut loops, mut sleeps) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let workers = mesh.workers();
+    let mut last_work = clock.now();
+
+    queue.refill();
+    stack.start(clock.now(), &mut queue.writer());
+    queue.flush();
+
+    while !stop.load(Ordering::Relaxed) {
+        loops += 1;
+        let now = clock.now();
+        queue.reap_completions();
+        queue.refill();
+
+        let received = queue.recv(|frame, tx| {
+            if stack.receive(now, frame, tx) == Verdict::ShareArp {
+                for other in (0..workers).filter(|&w| w != index) {
+                    handoff_out += 1;
+                    if !mesh.send(other, HandoffKind::ArpShare, frame) {
+                        handoff_dropped += 1;
+                    }
+                }
+            }
+        });
+
+        let mut handed = 0;
+        while handed < INBOX_BATCH {
+            let Some(h) = mesh.recv(index) else { break };
+            handed += 1;
+            handoff_in += 1;
+            stack.receive_handoff(now, &h.frame, h.kind == HandoffKind::ArpShare, &mut queue.writer());
+        }
+
+        if stack.poll_timeout().is_some_and(|t| t <= now) {
+            stack.poll(now, &mut queue.writer());
+        }
+        let sent = queue.flush();
+
+        if received + handed + sent > 0 || queue.tx_pending() > 0 {
+            last_work = now;
+        } else if poll == PollMode::Adaptive && now.saturating_since(last_work) >= IDLE_BEFORE_SLEEP {
+            let timeout = sleep_ms(now, stack.poll_timeout());
+            if timeout > 0 {
+                sleeps += 1;
+                let _ = sys::poll_readable(queue.fd(), timeout);
+            }
+        }
+    }
+
+    // Give the kernel a moment to complete what we sent, so the ledger shows a clean pool.
+    queue.flush();
+    let deadline = clock.now() + Duration::from_millis(200);
+    while queue.ledger().tx > 0 && clock.now() < deadline {
+        queue.kick();
+        queue.reap_completions();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    queue.reap_completions();
+
+    WorkerReport {
+        index,
+        queue_id: queue.queue_id(),
+        core: core.map(|c| c.id),
+        pinned,
+        stack: stack.counters(),
+        queue: queue.stats(),
+        kernel: queue.kernel_stats(),
+        ledger: queue.ledger(),
+        handoff_out,
+        handoff_dropped,
+        handoff_in,
+        loops,
+        sleeps,
+    }
+}
+
+/// Milliseconds to sleep until `deadline` (rounded up), capped at [`MAX_SLEEP_MS`].
+fn sleep_ms(now: Instant, deadline: Option<Instant>) -> i32 {
+    match deadline {
+        None => MAX_SLEEP_MS,
+        Some(t) => {
+            let us = t.saturating_since(now).as_micros();
+            (us.div_ceil(1000) as i32).min(MAX_SLEEP_MS)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sleep_is_bounded_by_timer_and_cap() {
+        let now = Instant::from_secs(1);
+        assert_eq!(sleep_ms(now, None), MAX_SLEEP_MS);
+        assert_eq!(sleep_ms(now, Some(now)), 0);
+        assert_eq!(sleep_ms(now, Some(now + Duration::from_micros(1500))), 2);
+        assert_eq!(sleep_ms(now, Some(now + Duration::from_secs(9))), MAX_SLEEP_MS);
+    }
+}

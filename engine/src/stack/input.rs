@@ -1,0 +1,236 @@
+//! Receive path: Ethernet demux, ARP, IPv4 validation and reassembly, ICMP and the
+//! unreachables for what the engine does not serve.
+
+use std::net::Ipv4Addr;
+
+use super::{Stack, Verdict};
+use crate::arp::Op;
+use crate::icmp::quote_len;
+use crate::ipv4::reassembly::ReassemblyKey;
+use crate::phy::FrameSink;
+use crate::time::Instant;
+use crate::wire::{
+    checksum, icmpv4, ArpOperation, ArpPacket, ArpRepr, Error as WireError, EtherType, EthernetFrame,
+    Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet,
+};
+
+impl Stack {
+    /// Takes one received Ethernet frame. Replies go to `tx`.
+    pub fn receive<S: FrameSink>(&mut self, now: Instant, frame: &[u8], tx: &mut S) -> Verdict {
+        self.counters.rx_frames += 1;
+        let Ok(eth) = EthernetFrame::new_checked(frame) else {
+            self.counters.rx_truncated += 1;
+            return Verdict::Consumed;
+        };
+        let dst = eth.dst_addr();
+        if dst != self.cfg.mac && !dst.is_broadcast() {
+            self.counters.rx_other_mac += 1;
+            return Verdict::Consumed;
+        }
+        match eth.ethertype() {
+            EtherType::Arp => self.receive_arp(now, eth.payload(), false, tx),
+            EtherType::Ipv4 => {
+                self.receive_ipv4(now, eth.payload(), tx);
+                Verdict::Consumed
+            }
+            EtherType::Unknown(_) => {
+                self.counters.rx_unknown_ethertype += 1;
+                Verdict::Consumed
+            }
+        }
+    }
+
+    /// Takes a frame another worker handed over. With `learn_only` (a shared ARP frame)
+    /// the ARP cache learns from it but nothing is answered.
+    pub fn receive_handoff<S: FrameSink>(&mut self, now: Instant, frame: &[u8], learn_only: bool, tx: &mut S) {
+        if !learn_only {
+            self.receive(now, frame, tx);
+            return;
+        }
+        if let Ok(eth) = EthernetFrame::new_checked(frame) {
+            if eth.ethertype() == EtherType::Arp {
+                self.receive_arp(now, eth.payload(), true, tx);
+            }
+        }
+    }
+
+    fn receive_arp<S: FrameSink>(&mut self, now: Instant, payload: &[u8], learn_only: bool, tx: &mut S) -> Verdict {
+        if !learn_only {
+            self.counters.arp_rx += 1;
+        }
+        let repr = match ArpPacket::new_checked(payload).and_then(|p| ArpRepr::parse(&p)) {
+            Ok(r) => r,
+            Err(WireError::Unsupported) => {
+                self.counters.arp_unsupported += 1;
+                return Verdict::Consumed;
+            }
+            Err(_) => {
+                self.counters.arp_malformed += 1;
+                return Verdict::Consumed;
+            }
+        };
+        let op = match repr.operation {
+            ArpOperation::Request => Op::Request,
+            ArpOperation::Reply => Op::Reply,
+            ArpOperation::Unknown(_) => {
+                self.counters.arp_unsupported += 1;
+                return Verdict::Consumed;
+            }
+        };
+        let (sha, spa, tha, tpa) =
+            (repr.source_hardware_addr, repr.source_protocol_addr, repr.target_hardware_addr, repr.target_protocol_addr);
+        let reply = if learn_only {
+            self.arp.learn_shared(now, op, sha, spa, tpa);
+            None
+        } else {
+            self.arp.handle_packet(now, op, sha, spa, tha, tpa)
+        };
+        if let Some(out) = reply {
+            self.emit_arp(tx, &out);
+        }
+        self.flush_arp(now, tx);
+        // Replies may answer another worker's request; requests aimed at us teach every
+        // worker the sender's address.
+        let worth_sharing = op == Op::Reply || self.is_ours(tpa);
+        if worth_sharing && !learn_only { Verdict::ShareArp } else { Verdict::Consumed }
+    }
+
+    fn receive_ipv4<S: FrameSink>(&mut self, now: Instant, payload: &[u8], tx: &mut S) {
+        self.counters.ipv4_rx += 1;
+        let ip = match Ipv4Packet::new_checked(payload) {
+            Ok(p) => p,
+            Err(WireError::Truncated) => {
+                self.counters.ipv4_truncated += 1;
+                return;
+            }
+            Err(_) => {
+                self.counters.ipv4_malformed += 1;
+                return;
+            }
+        };
+        if !ip.verify_checksum() {
+            self.counters.ipv4_bad_checksum += 1;
+            return;
+        }
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        if !self.is_ours(dst) {
+            self.counters.ipv4_not_for_us += 1;
+            return;
+        }
+        if ip.ttl() == 0 {
+            self.counters.ipv4_ttl_zero += 1;
+            return;
+        }
+        let protocol = ip.protocol();
+        if ip.more_frags() || ip.frag_offset() != 0 {
+            self.counters.ipv4_fragments += 1;
+            let key = ReassemblyKey { src, dst, ident: ip.ident(), protocol: protocol.into() };
+            let whole = self.reasm.insert(now, key, ip.frag_offset() as usize, ip.more_frags(), ip.payload());
+            if let Ok(Some(data)) = whole {
+                self.counters.ipv4_reassembled += 1;
+                self.deliver(now, tx, src, dst, protocol, &data, None);
+            }
+            return;
+        }
+        let total = ip.total_len() as usize;
+        let quote = &payload[..quote_len(ip.header_len(), total)];
+        self.deliver(now, tx, src, dst, protocol, ip.payload(), Some(quote));
+    }
+
+    /// Hands a whole datagram's payload to its protocol. `quote` is the start of the
+    /// datagram for ICMP errors (absent for reassembled datagrams, which get none).
+    #[allow(clippy::too_many_arguments)]
+    fn deliver<S: FrameSink>(
+        &mut self,
+        now: Instant,
+        tx: &mut S,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        data: &[u8],
+        quote: Option<&[u8]>,
+    ) {
+        match protocol {
+            IpProtocol::Icmp => self.receive_icmp(now, tx, src, dst, data),
+            IpProtocol::Udp => {
+                self.counters.udp_rx += 1;
+                if udp_checksum_ok(src, dst, data) {
+                    if let Some(q) = quote {
+                        self.send_unreachable(now, tx, dst, src, icmpv4::unreachable::PORT, q);
+                    }
+                } else {
+                    self.counters.ipv4_bad_checksum += 1;
+                }
+            }
+            _ => {
+                self.counters.other_proto_rx += 1;
+                if let Some(q) = quote {
+                    self.send_unreachable(now, tx, dst, src, icmpv4::unreachable::PROTOCOL, q);
+                }
+            }
+        }
+    }
+
+    fn receive_icmp<S: FrameSink>(&mut self, now: Instant, tx: &mut S, src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) {
+        self.counters.icmp_rx += 1;
+        let pkt = match Icmpv4Packet::new_checked(data) {
+            Ok(p) => p,
+            Err(_) => {
+                self.counters.icmp_malformed += 1;
+                return;
+            }
+        };
+        match Icmpv4Repr::parse(&pkt, true) {
+            Ok(Icmpv4Repr::EchoRequest { ident, seq_no, data }) => {
+                let reply = Icmpv4Repr::EchoReply { ident, seq_no, data };
+                let len = reply.buffer_len();
+                if 20 + len > self.cfg.mtu {
+                    self.counters.icmp_too_big += 1;
+                    return;
+                }
+                if self.send_ipv4(now, tx, dst, src, IpProtocol::Icmp, len, |buf| {
+                    reply.emit(&mut Icmpv4Packet::new_unchecked(buf));
+                }) {
+                    self.counters.icmp_echo_replies += 1;
+                }
+            }
+            Ok(_) => self.counters.icmp_unsupported += 1,
+            Err(WireError::Checksum) => self.counters.icmp_bad_checksum += 1,
+            Err(WireError::Unsupported) => self.counters.icmp_unsupported += 1,
+            Err(_) => self.counters.icmp_malformed += 1,
+        }
+    }
+
+    /// Sends a rate-limited Destination Unreachable quoting the offending datagram.
+    fn send_unreachable<S: FrameSink>(&mut self, now: Instant, tx: &mut S, from: Ipv4Addr, to: Ipv4Addr, code: u8, quote: &[u8]) {
+        // RFC 1122 §3.2.2: never to a broadcast/multicast/unspecified source.
+        if to.is_broadcast() || to.is_multicast() || to.is_unspecified() || to.is_loopback() {
+            return;
+        }
+        if !self.icmp_errors.allow(now) {
+            self.counters.icmp_rate_limited += 1;
+            return;
+        }
+        let msg = Icmpv4Repr::DstUnreachable { code, invoking: quote };
+        let len = msg.buffer_len();
+        if self.send_ipv4(now, tx, from, to, IpProtocol::Icmp, len, |buf| msg.emit(&mut Icmpv4Packet::new_unchecked(buf))) {
+            self.counters.icmp_unreachable_sent += 1;
+        }
+    }
+}
+
+/// A UDP datagram's checksum verifies (or is absent: zero, RFC 768).
+fn udp_checksum_ok(src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) -> bool {
+    if data.len() < 8 {
+        return false;
+    }
+    let len = u16::from_be_bytes([data[4], data[5]]) as usize;
+    if len < 8 || len > data.len() {
+        return false;
+    }
+    if data[6] == 0 && data[7] == 0 {
+        return true;
+    }
+    let sum = checksum::ones_sum(checksum::pseudo_header_v4(src, dst, 17, len as u16), &data[..len]);
+    checksum::finish(sum) == 0
+}

@@ -1,0 +1,157 @@
+//! The per-worker stack: Ethernet demux (IEEE 802.3), ARP (RFC 826), IPv4 input
+//! validation, reassembly and routing (RFC 791, RFC 1122 §3.2.1), ICMP echo and
+//! rate-limited unreachables (RFC 792).
+//!
+//! One `Stack` per worker, owned by it alone. Frames come in as byte slices with the
+//! time; replies go out through a [`FrameSink`]; timers are driven by `poll_timeout` /
+//! `poll`. Nothing here reads a clock or touches a ring, so the whole stack runs in unit
+//! tests over [`crate::phy::VecSink`].
+
+mod counters;
+mod input;
+mod output;
+#[cfg(test)]
+mod tests;
+
+use std::net::Ipv4Addr;
+
+pub use counters::StackCounters;
+
+use crate::arp::{ArpConfig, ArpResolver};
+use crate::icmp::RateLimiter;
+use crate::ipv4::reassembly::{Reassembler, ReassemblyConfig};
+use crate::ipv4::route::Router;
+use crate::phy::FrameSink;
+use crate::time::Instant;
+use crate::wire::EthernetAddress;
+
+/// An address with its prefix length, as given by `--ip 10.0.0.2/24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Cidr {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Ipv4Cidr {
+    pub fn network(&self) -> Ipv4Addr {
+        let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix as u32) };
+        Ipv4Addr::from(u32::from(self.addr) & mask)
+    }
+}
+
+impl std::str::FromStr for Ipv4Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = s.split_once('/').ok_or_else(|| format!("'{s}' is not ADDR/PREFIX (e.g. 10.0.0.2/24)"))?;
+        let addr: Ipv4Addr = a.parse().map_err(|_| format!("'{a}' is not an IPv4 address"))?;
+        let prefix: u8 = p.parse().ok().filter(|p| *p <= 32).ok_or_else(|| format!("'{p}' is not a prefix length 0..=32"))?;
+        if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
+            return Err(format!("{addr} cannot be an interface address"));
+        }
+        Ok(Ipv4Cidr { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for Ipv4Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// What a stack is configured with.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub mac: EthernetAddress,
+    pub addrs: Vec<Ipv4Cidr>,
+    pub gateway: Option<Ipv4Addr>,
+    /// IP MTU of the interface (bytes of IP packet per frame).
+    pub mtu: usize,
+    pub arp: ArpConfig,
+    pub reassembly: ReassemblyConfig,
+}
+
+/// What the caller should do with a frame after the stack took it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Done with it.
+    Consumed,
+    /// An ARP frame the other workers' caches should see too.
+    ShareArp,
+}
+
+/// One worker's protocol stack.
+pub struct Stack {
+    cfg: StackConfig,
+    our_ips: Vec<Ipv4Addr>,
+    arp: ArpResolver,
+    reasm: Reassembler,
+    router: Router,
+    icmp_errors: RateLimiter,
+    ident: u16,
+    counters: StackCounters,
+}
+
+impl Stack {
+    pub fn new(cfg: StackConfig, worker: usize) -> Stack {
+        let our_ips: Vec<Ipv4Addr> = cfg.addrs.iter().map(|c| c.addr).collect();
+        let arp = ArpResolver::new(cfg.mac, &our_ips, cfg.arp.clone());
+        let reasm = Reassembler::new(cfg.reassembly.clone());
+        let router = Router { on_link: cfg.addrs.iter().map(|c| (c.network(), c.prefix)).collect(), gateway: cfg.gateway };
+        Stack {
+            our_ips,
+            arp,
+            reasm,
+            router,
+            icmp_errors: RateLimiter::icmp_default(),
+            // Spread the IP ident space over workers so their datagrams do not collide.
+            ident: (worker as u16).wrapping_mul(0x1000),
+            counters: StackCounters::default(),
+            cfg,
+        }
+    }
+
+    /// Announces our addresses (gratuitous ARP). Call once when the datapath is up.
+    pub fn start<S: FrameSink>(&mut self, now: Instant, tx: &mut S) {
+        self.arp.announce(now);
+        self.flush_arp(now, tx);
+    }
+
+    /// The earliest time `poll` has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.arp.poll_timeout(), self.reasm.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs timers due at `now`: ARP retries and expiry, reassembly timeouts.
+    pub fn poll<S: FrameSink>(&mut self, now: Instant, tx: &mut S) {
+        self.arp.handle_timeout(now);
+        self.reasm.handle_timeout(now);
+        self.flush_arp(now, tx);
+    }
+
+    pub fn counters(&self) -> StackCounters {
+        let mut c = self.counters;
+        c.arp = self.arp.counters();
+        c.reassembly = self.reasm.counters();
+        c
+    }
+
+    pub fn arp(&self) -> &ArpResolver {
+        &self.arp
+    }
+
+    pub fn config(&self) -> &StackConfig {
+        &self.cfg
+    }
+
+    fn is_ours(&self, ip: Ipv4Addr) -> bool {
+        self.our_ips.contains(&ip)
+    }
+
+    fn next_ident(&mut self) -> u16 {
+        self.ident = self.ident.wrapping_add(1);
+        self.ident
+    }
+}

@@ -1,0 +1,332 @@
+//! Whole-stack tests: frames in, frames out, over a `VecSink`, at scripted times.
+
+use std::net::Ipv4Addr;
+
+use super::*;
+use crate::phy::VecSink;
+use crate::time::{Duration, Instant};
+use crate::wire::{
+    checksum, icmpv4, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet,
+    Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr,
+};
+
+const OUR_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x02]);
+const PEER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
+const OUR_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 8, 2);
+const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 8, 1);
+
+fn stack() -> Stack {
+    Stack::new(
+        StackConfig {
+            mac: OUR_MAC,
+            addrs: vec![Ipv4Cidr { addr: OUR_IP, prefix: 24 }],
+            gateway: None,
+            mtu: 1500,
+            arp: Default::default(),
+            reassembly: Default::default(),
+        },
+        0,
+    )
+}
+
+fn eth(dst: EthernetAddress, ethertype: EtherType, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + payload.len()];
+    EthernetRepr { src_addr: PEER_MAC, dst_addr: dst, ethertype }.emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+    f[14..].copy_from_slice(payload);
+    f
+}
+
+fn arp_frame(op: ArpOperation, tpa: Ipv4Addr, dst: EthernetAddress) -> Vec<u8> {
+    let repr = ArpRepr {
+        operation: op,
+        source_hardware_addr: PEER_MAC,
+        source_protocol_addr: PEER_IP,
+        target_hardware_addr: if op == ArpOperation::Reply { OUR_MAC } else { EthernetAddress::ZERO },
+        target_protocol_addr: tpa,
+    };
+    let mut p = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut ArpPacket::new_unchecked(&mut p[..]));
+    eth(dst, EtherType::Arp, &p)
+}
+
+fn ip_frame(dst: Ipv4Addr, protocol: IpProtocol, payload: &[u8]) -> Vec<u8> {
+    let repr = Ipv4Repr { src_addr: PEER_IP, dst_addr: dst, protocol, payload_len: payload.len(), ttl: 64 };
+    let mut p = vec![0u8; 20 + payload.len()];
+    let mut pkt = Ipv4Packet::new_unchecked(&mut p[..]);
+    repr.emit(&mut pkt, 7);
+    pkt.payload_mut().copy_from_slice(payload);
+    eth(OUR_MAC, EtherType::Ipv4, &p)
+}
+
+fn echo_request(seq: u16, data: &[u8]) -> Vec<u8> {
+    let repr = Icmpv4Repr::EchoRequest { ident: 0x1234, seq_no: seq, data };
+    let mut p = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut Icmpv4Packet::new_unchecked(&mut p[..]));
+    p
+}
+
+fn udp(dport: u16, data: &[u8]) -> Vec<u8> {
+    let len = 8 + data.len();
+    let mut u = vec![0u8; len];
+    u[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    u[2..4].copy_from_slice(&dport.to_be_bytes());
+    u[4..6].copy_from_slice(&(len as u16).to_be_bytes());
+    u[8..].copy_from_slice(data);
+    let sum = checksum::ones_sum(checksum::pseudo_header_v4(PEER_IP, OUR_IP, 17, len as u16), &u);
+    let c = checksum::finish(sum);
+    u[6..8].copy_from_slice(&c.to_be_bytes());
+    u
+}
+
+/// Parses an IPv4 frame we sent: (ethernet dst, ip repr, ip payload).
+fn parse_ip(frame: &[u8]) -> (EthernetAddress, Ipv4Repr, Vec<u8>) {
+    let e = EthernetFrame::new_checked(frame).unwrap();
+    assert_eq!(e.ethertype(), EtherType::Ipv4);
+    assert_eq!(e.src_addr(), OUR_MAC);
+    let ip = Ipv4Packet::new_checked(e.payload()).unwrap();
+    assert!(ip.verify_checksum());
+    let repr = Ipv4Repr::parse(&ip, true).unwrap();
+    (e.dst_addr(), repr, ip.payload().to_vec())
+}
+
+fn parse_arp(frame: &[u8]) -> (EthernetAddress, ArpRepr) {
+    let e = EthernetFrame::new_checked(frame).unwrap();
+    assert_eq!(e.ethertype(), EtherType::Arp);
+    assert_eq!(frame.len(), 60, "ARP frames are padded to the Ethernet minimum");
+    (e.dst_addr(), ArpRepr::parse(&ArpPacket::new_checked(e.payload()).unwrap()).unwrap())
+}
+
+/// A stack that already knows the peer (it asked for our MAC).
+fn warmed() -> (Stack, VecSink, Instant) {
+    let mut s = stack();
+    let mut tx = VecSink::default();
+    let t = Instant::from_secs(1);
+    assert_eq!(s.receive(t, &arp_frame(ArpOperation::Request, OUR_IP, EthernetAddress::BROADCAST), &mut tx), Verdict::ShareArp);
+    tx.frames.clear();
+    (s, tx, t)
+}
+
+#[test]
+fn announces_then_answers_arp_for_our_address_only() {
+    let mut s = stack();
+    let mut tx = VecSink::default();
+    let t = Instant::from_secs(1);
+    s.start(t, &mut tx);
+    let (dst, ann) = parse_arp(&tx.frames[0]);
+    assert!(dst.is_broadcast());
+    assert_eq!((ann.source_protocol_addr, ann.target_protocol_addr), (OUR_IP, OUR_IP), "gratuitous");
+    tx.frames.clear();
+
+    s.receive(t, &arp_frame(ArpOperation::Request, OUR_IP, EthernetAddress::BROADCAST), &mut tx);
+    assert_eq!(tx.frames.len(), 1);
+    let (dst, r) = parse_arp(&tx.frames[0]);
+    assert_eq!(dst, PEER_MAC);
+    assert_eq!(r.operation, ArpOperation::Reply);
+    assert_eq!((r.source_hardware_addr, r.source_protocol_addr), (OUR_MAC, OUR_IP));
+    assert_eq!((r.target_hardware_addr, r.target_protocol_addr), (PEER_MAC, PEER_IP));
+
+    tx.frames.clear();
+    let v = s.receive(t, &arp_frame(ArpOperation::Request, Ipv4Addr::new(10, 9, 8, 77), EthernetAddress::BROADCAST), &mut tx);
+    assert!(tx.frames.is_empty(), "no reply for someone else's address");
+    assert_eq!(v, Verdict::Consumed);
+    assert_eq!(s.counters().arp_replies_sent, 1);
+}
+
+#[test]
+fn echo_reply_returns_payload_byte_for_byte() {
+    let (mut s, mut tx, t) = warmed();
+    for size in [0usize, 1, 56, 1000, 1472] {
+        let data: Vec<u8> = (0..size).map(|i| (i * 7 + size) as u8).collect();
+        s.receive(t, &ip_frame(OUR_IP, IpProtocol::Icmp, &echo_request(size as u16, &data)), &mut tx);
+        let frame = tx.frames.pop().expect("a reply");
+        let (dst, ip, payload) = parse_ip(&frame);
+        assert_eq!((dst, ip.src_addr, ip.dst_addr, ip.protocol), (PEER_MAC, OUR_IP, PEER_IP, IpProtocol::Icmp));
+        let icmp = Icmpv4Packet::new_checked(&payload[..]).unwrap();
+        match Icmpv4Repr::parse(&icmp, true).unwrap() {
+            Icmpv4Repr::EchoReply { ident, seq_no, data: d } => {
+                assert_eq!((ident, seq_no), (0x1234, size as u16));
+                assert_eq!(d, &data[..]);
+            }
+            other => panic!("expected echo reply, got {other:?}"),
+        }
+    }
+    assert_eq!(s.counters().icmp_echo_replies, 5);
+}
+
+#[test]
+fn echo_before_arp_waits_for_resolution() {
+    let mut s = stack();
+    let mut tx = VecSink::default();
+    let t = Instant::from_secs(1);
+    s.receive(t, &ip_frame(OUR_IP, IpProtocol::Icmp, &echo_request(1, b"hello")), &mut tx);
+    assert_eq!(tx.frames.len(), 1, "only an ARP request goes out");
+    let (dst, req) = parse_arp(&tx.frames.pop().unwrap());
+    assert!(dst.is_broadcast());
+    assert_eq!((req.operation, req.target_protocol_addr), (ArpOperation::Request, PEER_IP));
+    assert!(s.poll_timeout().is_some(), "a retry is armed");
+
+    let v = s.receive(t + Duration::from_millis(300), &arp_frame(ArpOperation::Reply, OUR_IP, OUR_MAC), &mut tx);
+    assert_eq!(v, Verdict::ShareArp);
+    assert_eq!(tx.frames.len(), 1, "the queued reply is released");
+    let (dst, ip, _) = parse_ip(&tx.frames[0]);
+    assert_eq!((dst, ip.dst_addr), (PEER_MAC, PEER_IP));
+}
+
+#[test]
+fn unresolved_next_hop_retries_then_gives_up() {
+    let mut s = stack();
+    let mut tx = VecSink::default();
+    let t0 = Instant::from_secs(1);
+    s.receive(t0, &ip_frame(OUR_IP, IpProtocol::Icmp, &echo_request(1, b"x")), &mut tx);
+    let mut requests = tx.frames.len();
+    let mut now = t0;
+    while let Some(t) = s.poll_timeout() {
+        assert!(t >= now, "deadlines move forward");
+        now = t;
+        tx.frames.clear();
+        s.poll(now, &mut tx);
+        requests += tx.frames.len();
+        if now > t0 + Duration::from_secs(10) {
+            panic!("resolution never gave up");
+        }
+    }
+    assert_eq!(requests, 4, "one request and three retries");
+    assert_eq!(s.counters().arp.dropped_unresolved, 1);
+}
+
+#[test]
+fn bad_frames_are_counted_and_dropped() {
+    let (mut s, mut tx, t) = warmed();
+    // Short frame.
+    s.receive(t, &[0u8; 9], &mut tx);
+    // Bad IPv4 header checksum.
+    let mut f = ip_frame(OUR_IP, IpProtocol::Icmp, &echo_request(1, b"abc"));
+    f[14 + 10] ^= 0xff;
+    s.receive(t, &f, &mut tx);
+    // IHL 4.
+    let mut f = ip_frame(OUR_IP, IpProtocol::Icmp, &echo_request(1, b"abc"));
+    f[14] = 0x44;
+    s.receive(t, &f, &mut tx);
+    // Total length beyond the frame.
+    let mut f = ip_frame(OUR_IP, IpProtocol::Icmp, &echo_request(1, b"abc"));
+    f[14 + 2..14 + 4].copy_from_slice(&1000u16.to_be_bytes());
+    s.receive(t, &f, &mut tx);
+    // Bad ICMP checksum.
+    let mut icmp = echo_request(1, b"abc");
+    icmp[2] ^= 0x55;
+    s.receive(t, &ip_frame(OUR_IP, IpProtocol::Icmp, &icmp), &mut tx);
+    // Not for us, other MAC, unknown ethertype.
+    s.receive(t, &ip_frame(Ipv4Addr::new(10, 9, 8, 99), IpProtocol::Icmp, &echo_request(1, b"a")), &mut tx);
+    s.receive(t, &eth(EthernetAddress([2, 0, 0, 0, 0, 9]), EtherType::Ipv4, &[0u8; 40]), &mut tx);
+    s.receive(t, &eth(OUR_MAC, EtherType::Unknown(0x86dd), &[0u8; 40]), &mut tx);
+    // Truncated ARP.
+    s.receive(t, &eth(OUR_MAC, EtherType::Arp, &[0u8; 10]), &mut tx);
+    assert!(tx.frames.is_empty(), "nothing answers bad input");
+    let c = s.counters();
+    assert_eq!(c.rx_truncated, 1);
+    assert_eq!(c.ipv4_bad_checksum, 1);
+    assert_eq!(c.ipv4_malformed, 1);
+    assert_eq!(c.ipv4_truncated, 1);
+    assert_eq!(c.icmp_bad_checksum, 1);
+    assert_eq!(c.ipv4_not_for_us, 1);
+    assert_eq!(c.rx_other_mac, 1);
+    assert_eq!(c.rx_unknown_ethertype, 1);
+    assert_eq!(c.arp_malformed, 1);
+    // And it still answers.
+    s.receive(t, &ip_frame(OUR_IP, IpProtocol::Icmp, &echo_request(2, b"ok")), &mut tx);
+    assert_eq!(tx.frames.len(), 1);
+}
+
+#[test]
+fn closed_udp_port_gets_rate_limited_port_unreachable() {
+    let (mut s, mut tx, t) = warmed();
+    let dgram = udp(9999, b"payload!");
+    let frame = ip_frame(OUR_IP, IpProtocol::Udp, &dgram);
+    s.receive(t, &frame, &mut tx);
+    let (_, ip, payload) = parse_ip(&tx.frames[0]);
+    assert_eq!(ip.dst_addr, PEER_IP);
+    let icmp = Icmpv4Packet::new_checked(&payload[..]).unwrap();
+    match Icmpv4Repr::parse(&icmp, true).unwrap() {
+        Icmpv4Repr::DstUnreachable { code, invoking } => {
+            assert_eq!(code, icmpv4::unreachable::PORT);
+            assert_eq!(invoking, &frame[14..14 + 28], "quotes the IP header and 8 bytes");
+        }
+        other => panic!("expected unreachable, got {other:?}"),
+    }
+    for _ in 0..200 {
+        s.receive(t, &frame, &mut tx);
+    }
+    let c = s.counters();
+    assert_eq!(c.icmp_unreachable_sent, 50, "the burst, then nothing at the same instant");
+    assert_eq!(c.icmp_rate_limited, 151);
+    s.receive(t + Duration::from_millis(5), &frame, &mut tx);
+    assert_eq!(s.counters().icmp_unreachable_sent, 51, "refilled over time");
+    // A bad UDP checksum gets no answer.
+    let mut bad = udp(9999, b"payload!");
+    bad[8] ^= 1;
+    let before = tx.frames.len();
+    s.receive(t + Duration::from_secs(1), &ip_frame(OUR_IP, IpProtocol::Udp, &bad), &mut tx);
+    assert_eq!(tx.frames.len(), before);
+}
+
+#[test]
+fn fragmented_echo_is_reassembled_and_answered() {
+    let (mut s, mut tx, t) = warmed();
+    let data: Vec<u8> = (0..1200u32).map(|i| (i % 251) as u8).collect();
+    let icmp = echo_request(9, &data);
+    let (a, b) = icmp.split_at(800);
+    for (off, part, more) in [(800usize, b, false), (0, a, true)] {
+        let repr = Ipv4Repr { src_addr: PEER_IP, dst_addr: OUR_IP, protocol: IpProtocol::Icmp, payload_len: part.len(), ttl: 64 };
+        let mut p = vec![0u8; 20 + part.len()];
+        let mut pkt = Ipv4Packet::new_unchecked(&mut p[..]);
+        repr.emit(&mut pkt, 4242);
+        pkt.set_dont_frag(false);
+        pkt.set_more_frags(more);
+        pkt.set_frag_offset(off as u16);
+        pkt.payload_mut().copy_from_slice(part);
+        pkt.fill_checksum();
+        s.receive(t, &eth(OUR_MAC, EtherType::Ipv4, &p), &mut tx);
+    }
+    assert_eq!(tx.frames.len(), 1);
+    let (_, _, payload) = parse_ip(&tx.frames[0]);
+    match Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&payload[..]).unwrap(), true).unwrap() {
+        Icmpv4Repr::EchoReply { seq_no, data: d, .. } => assert_eq!((seq_no, d), (9, &data[..])),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.counters().ipv4_reassembled, 1);
+}
+
+#[test]
+fn shared_arp_teaches_without_answering() {
+    let mut s = stack();
+    let mut tx = VecSink::default();
+    let t = Instant::from_secs(1);
+    s.receive_handoff(t, &arp_frame(ArpOperation::Request, OUR_IP, EthernetAddress::BROADCAST), true, &mut tx);
+    assert!(tx.frames.is_empty(), "only the receiving worker replies");
+    // It learned the peer: an echo is answered without ARP.
+    s.receive(t, &ip_frame(OUR_IP, IpProtocol::Icmp, &echo_request(1, b"x")), &mut tx);
+    assert_eq!(tx.frames.len(), 1);
+    parse_ip(&tx.frames[0]);
+}
+
+#[test]
+fn random_frames_never_panic() {
+    use proptest::prelude::*;
+    let mut runner = proptest::test_runner::TestRunner::default();
+    runner
+        .run(&(proptest::collection::vec(any::<u8>(), 0..200), any::<u8>()), |(mut bytes, kind)| {
+            let (mut s, mut tx, t) = warmed();
+            if bytes.len() >= 14 {
+                bytes[0..6].copy_from_slice(&OUR_MAC.0);
+                let et: u16 = if kind % 2 == 0 { 0x0800 } else { 0x0806 };
+                bytes[12..14].copy_from_slice(&et.to_be_bytes());
+                if et == 0x0800 && bytes.len() > 14 + 20 && kind % 4 == 0 {
+                    bytes[14] = 0x45;
+                }
+            }
+            s.receive(t, &bytes, &mut tx);
+            s.poll(t + Duration::from_secs(100), &mut tx);
+            Ok(())
+        })
+        .unwrap();
+}

@@ -1,0 +1,423 @@
+//! One AF_XDP socket on one rx queue, with its own UMEM, fill/completion/RX/TX rings and
+//! frame pool. Owned by exactly one worker thread; nothing here is shared.
+//!
+//! Frame life cycle (tracked by [`FrameLedger`]): free -> fill ring -> RX (the stack reads
+//! it) -> free; free -> TX (the stack wrote it; pending, then on the TX ring) ->
+//! completion ring -> free.
+
+use std::ffi::CString;
+use std::num::NonZeroU32;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use xsk_rs::config::{BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig};
+use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+
+use super::pool::{FrameLedger, LedgerReport, Place};
+use super::XskError;
+use crate::phy::{FrameSink, FRAME_CAPACITY};
+
+/// Whether to ask the driver for zero-copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ZeroCopy {
+    /// Zero-copy if the driver supports it, copy mode otherwise.
+    Auto,
+    /// Zero-copy or fail.
+    On,
+    /// Always copy mode.
+    Off,
+}
+
+/// Sizes of one queue's UMEM and rings.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueConfig {
+    /// Bytes per UMEM frame (power of two, 2048..=4096 in aligned mode).
+    pub frame_size: u32,
+    /// Frames in this queue's UMEM.
+    pub frame_count: u32,
+    /// Entries in each of the four rings (power of two).
+    pub ring_size: u32,
+    /// Frames taken from/put on a ring per call.
+    pub batch: usize,
+    pub zero_copy: ZeroCopy,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig { frame_size: 4096, frame_count: 4096, ring_size: 2048, batch: 64, zero_copy: ZeroCopy::Auto }
+    }
+}
+
+impl QueueConfig {
+    fn validate(&self) -> Result<(), XskError> {
+        let bad = |what: String| Err(XskError::Config(what));
+        if !self.frame_size.is_power_of_two() || !(2048..=4096).contains(&self.frame_size) {
+            return bad(format!("frame size {} must be 2048 or 4096", self.frame_size));
+        }
+        if !self.ring_size.is_power_of_two() || self.ring_size < 64 {
+            return bad(format!("ring size {} must be a power of two >= 64", self.ring_size));
+        }
+        if self.frame_count < self.ring_size * 3 / 2 {
+            return bad(format!(
+                "{} frames cannot fill a {}-entry fill ring and still leave frames to send; use at least {}",
+                self.frame_count,
+                self.ring_size,
+                self.ring_size * 3 / 2
+            ));
+        }
+        if self.batch == 0 || self.batch > self.ring_size as usize {
+            return bad(format!("batch {} must be 1..=ring size", self.batch));
+        }
+        Ok(())
+    }
+}
+
+/// Per-queue datapath counters.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct QueueStats {
+    pub rx_frames: u64,
+    pub rx_bytes: u64,
+    pub tx_frames: u64,
+    pub tx_bytes: u64,
+    /// Frames the stack wanted to send with no free UMEM frame left.
+    pub tx_no_frame: u64,
+    /// Times the TX ring had no room for everything pending.
+    pub tx_ring_full: u64,
+    /// sendto() kicks.
+    pub tx_kicks: u64,
+    /// Fill-ring wakeups (poll) the kernel asked for.
+    pub fill_wakeups: u64,
+}
+
+/// Kernel-side AF_XDP statistics (XDP_STATISTICS).
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct KernelStats {
+    pub rx_dropped: u64,
+    pub rx_invalid_descs: u64,
+    pub tx_invalid_descs: u64,
+    pub rx_ring_full: u64,
+    pub rx_fill_ring_empty: u64,
+    pub tx_ring_empty: u64,
+}
+
+/// One AF_XDP socket and everything it owns.
+pub struct XskQueue {
+    queue_id: u32,
+    zero_copy: bool,
+    batch: usize,
+    frame_shift: u32,
+    umem: Umem,
+    fq: FillQueue,
+    cq: CompQueue,
+    rx: RxQueue,
+    tx: TxQueue,
+    free: Vec<FrameDesc>,
+    ledger: FrameLedger,
+    rx_descs: Vec<FrameDesc>,
+    cq_descs: Vec<FrameDesc>,
+    tx_pending: Vec<FrameDesc>,
+    stats: QueueStats,
+}
+
+impl std::fmt::Debug for XskQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XskQueue").field("queue_id", &self.queue_id).field("zero_copy", &self.zero_copy).finish()
+    }
+}
+
+impl XskQueue {
+    /// Creates the UMEM and binds an AF_XDP socket to `ifname`'s rx queue `queue_id`.
+    /// libxdp's own program load is inhibited: the caller puts [`XskQueue::fd`] into its
+    /// own XSKMAP.
+    pub fn open(ifname: &str, queue_id: u32, cfg: &QueueConfig) -> Result<XskQueue, XskError> {
+        cfg.validate()?;
+        let ring = QueueSize::new(cfg.ring_size).map_err(|e| XskError::Config(e.to_string()))?;
+        let umem_cfg = UmemConfig::builder()
+            .frame_size(FrameSize::new(cfg.frame_size).map_err(|e| XskError::Config(e.to_string()))?)
+            .fill_queue_size(ring)
+            .comp_queue_size(ring)
+            .build()
+            .map_err(|e| XskError::Config(e.to_string()))?;
+        let count = NonZeroU32::new(cfg.frame_count).ok_or_else(|| XskError::Config("frame count 0".into()))?;
+        let (umem, descs) = Umem::new(umem_cfg, count, false)
+            .map_err(|e| XskError::Umem(format!("{e}: {}", source_of(&e))))?;
+
+        let iface = Interface::new(CString::new(ifname).map_err(|_| XskError::Config("bad interface name".into()))?);
+        let attempts: &[(BindFlags, bool)] = match cfg.zero_copy {
+            ZeroCopy::On => &[(BindFlags::XDP_ZEROCOPY, true)],
+            ZeroCopy::Off => &[(BindFlags::XDP_COPY, false)],
+            ZeroCopy::Auto => &[(BindFlags::XDP_ZEROCOPY, true), (BindFlags::XDP_COPY, false)],
+        };
+        let mut last_err = String::new();
+        for &(mode, zc) in attempts {
+            let sock_cfg = SocketConfig::builder()
+                .rx_queue_size(ring)
+                .tx_queue_size(ring)
+                .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
+                .bind_flags(mode | BindFlags::XDP_USE_NEED_WAKEUP)
+                .build();
+            // SAFETY: the program load is inhibited (required when sharing a UMEM; we do
+            // not share, and we load our own program), and `umem` is the UMEM this socket
+            // and its rings are tied to for their whole life (the socket holds a clone).
+            match unsafe { Socket::new(sock_cfg, &umem, &iface, queue_id) } {
+                Ok((tx, rx, Some((fq, cq)))) => {
+                    if !zc && cfg.zero_copy == ZeroCopy::Auto {
+                        tracing::info!(queue_id, "zero-copy unavailable ({last_err}); using copy mode");
+                    }
+                    let frames = cfg.frame_count as usize;
+                    return Ok(XskQueue {
+                        queue_id,
+                        zero_copy: zc,
+                        batch: cfg.batch,
+                        frame_shift: cfg.frame_size.trailing_zeros(),
+                        umem,
+                        fq,
+                        cq,
+                        rx,
+                        tx,
+                        free: descs,
+                        ledger: FrameLedger::new(frames),
+                        rx_descs: vec![FrameDesc::default(); cfg.batch],
+                        cq_descs: vec![FrameDesc::default(); cfg.batch],
+                        tx_pending: Vec::with_capacity(frames),
+                        stats: QueueStats::default(),
+                    });
+                }
+                Ok(_) => return Err(XskError::Socket { queue_id, reason: "UMEM already bound".into() }),
+                Err(e) => last_err = format!("{e}: {}", source_of(&e)),
+            }
+        }
+        Err(XskError::Socket { queue_id, reason: last_err })
+    }
+
+    pub fn queue_id(&self) -> u32 {
+        self.queue_id
+    }
+    pub fn is_zero_copy(&self) -> bool {
+        self.zero_copy
+    }
+    /// The socket's descriptor, for the XSKMAP and for poll().
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the fd is owned by the socket inside `self.rx`, which lives as long as
+        // the returned borrow (tied to `&self`).
+        unsafe { BorrowedFd::borrow_raw(self.rx.fd().as_raw_fd()) }
+    }
+    pub fn stats(&self) -> QueueStats {
+        self.stats
+    }
+    pub fn ledger(&self) -> LedgerReport {
+        self.ledger.check()
+    }
+    /// Frames the kernel may still hand back: in the fill ring or sent and not completed.
+    pub fn frames_with_kernel(&self) -> u64 {
+        self.ledger.count(Place::Fill) + self.ledger.count(Place::Tx)
+    }
+
+    /// Reads the kernel's XDP_STATISTICS for this socket.
+    pub fn kernel_stats(&self) -> KernelStats {
+        match self.rx.fd().xdp_statistics() {
+            Ok(s) => KernelStats {
+                rx_dropped: s.rx_dropped(),
+                rx_invalid_descs: s.rx_invalid_descs(),
+                tx_invalid_descs: s.tx_invalid_descs(),
+                rx_ring_full: s.rx_ring_full(),
+                rx_fill_ring_empty: s.rx_fill_ring_empty_descs(),
+                tx_ring_empty: s.tx_ring_empty_descs(),
+            },
+            Err(_) => KernelStats::default(),
+        }
+    }
+
+    #[inline]
+    fn index(frame_shift: u32, d: &FrameDesc) -> usize {
+        d.addr() >> frame_shift
+    }
+
+    /// Takes back every frame the kernel finished sending. Returns how many.
+    pub fn reap_completions(&mut self) -> usize {
+        reap(&mut self.cq, &mut self.cq_descs, &mut self.free, &mut self.ledger, self.frame_shift)
+    }
+
+    /// Tops the fill ring up with free frames. Returns how many were added.
+    pub fn refill(&mut self) -> usize {
+        let want = self.free.len() as u32;
+        let room = self.fq.nb_free(want).min(want) as usize;
+        if room == 0 {
+            return 0;
+        }
+        let start = self.free.len() - room;
+        // SAFETY: every frame in `free` belongs to this queue's UMEM and is owned by
+        // nobody else (the ledger proves it); after this call the kernel owns them.
+        let n = unsafe { self.fq.produce(&self.free[start..]) };
+        for d in self.free.drain(start..start + n) {
+            self.ledger.moved(Self::index(self.frame_shift, &d), Place::Free, Place::Fill);
+        }
+        if n > 0 && self.fq.needs_wakeup() {
+            self.stats.fill_wakeups += 1;
+            let _ = self.fq.wakeup(self.rx.fd_mut(), 0);
+        }
+        n
+    }
+
+    /// Receives up to one batch and hands each frame to `f` along with a sink for
+    /// replies. Frames are back in the free pool when this returns. Returns how many.
+    pub fn recv<F>(&mut self, mut f: F) -> usize
+    where
+        F: FnMut(&[u8], &mut TxWriter<'_>),
+    {
+        let batch = self.batch;
+        // SAFETY: `rx_descs` are scratch descriptors; the ring fills them with frames of
+        // this queue's UMEM, which the kernel hands over to us.
+        let n = unsafe { self.rx.consume(&mut self.rx_descs[..batch]) };
+        if n == 0 {
+            return 0;
+        }
+        let shift = self.frame_shift;
+        for d in &self.rx_descs[..n] {
+            self.ledger.moved(Self::index(shift, d), Place::Fill, Place::Rx);
+        }
+        let mut w = TxWriter {
+            umem: &self.umem,
+            free: &mut self.free,
+            ledger: &mut self.ledger,
+            pending: &mut self.tx_pending,
+            cq: &mut self.cq,
+            cq_descs: &mut self.cq_descs,
+            stats: &mut self.stats,
+            frame_shift: shift,
+        };
+        for d in &self.rx_descs[..n] {
+            // SAFETY: `d` came off the RX ring of this UMEM, so the kernel has finished
+            // writing it and will not touch it until we put it back on the fill ring;
+            // no TX writer can get it either, since it is not in the free pool.
+            let data = unsafe { w.umem.data(d) };
+            let frame = data.contents();
+            w.stats.rx_frames += 1;
+            w.stats.rx_bytes += frame.len() as u64;
+            f(frame, &mut w);
+        }
+        for d in &self.rx_descs[..n] {
+            self.ledger.moved(Self::index(shift, d), Place::Rx, Place::Free);
+            self.free.push(*d);
+        }
+        n
+    }
+
+    /// A sink for frames the stack sends outside of `recv` (timers, hand-offs).
+    pub fn writer(&mut self) -> TxWriter<'_> {
+        TxWriter {
+            umem: &self.umem,
+            free: &mut self.free,
+            ledger: &mut self.ledger,
+            pending: &mut self.tx_pending,
+            cq: &mut self.cq,
+            cq_descs: &mut self.cq_descs,
+            stats: &mut self.stats,
+            frame_shift: self.frame_shift,
+        }
+    }
+
+    /// Frames written and not yet on the TX ring.
+    pub fn tx_pending(&self) -> usize {
+        self.tx_pending.len()
+    }
+
+    /// Puts pending frames on the TX ring and kicks the kernel once (sendto) if it asked
+    /// for a wakeup, which in copy mode it always does. Returns frames submitted.
+    pub fn flush(&mut self) -> usize {
+        if self.tx_pending.is_empty() {
+            return 0;
+        }
+        let want = self.tx_pending.len() as u32;
+        let room = self.tx.nb_free(want).min(want) as usize;
+        let mut n = 0;
+        if room > 0 {
+            // SAFETY: every pending frame belongs to this UMEM, was written by the stack,
+            // and sits in no other ring (ledger place Tx, not yet submitted).
+            n = unsafe { self.tx.produce(&self.tx_pending[..room]) };
+            for d in &self.tx_pending[..n] {
+                self.stats.tx_frames += 1;
+                self.stats.tx_bytes += d.lengths().data() as u64;
+            }
+            self.tx_pending.drain(..n);
+        }
+        if n < want as usize {
+            self.stats.tx_ring_full += 1;
+        }
+        if n > 0 && (!self.zero_copy || self.tx.needs_wakeup()) {
+            self.stats.tx_kicks += 1;
+            let _ = self.tx.wakeup();
+        }
+        n
+    }
+
+    /// Kicks TX again without new frames (when the ring had pending descs and the kernel
+    /// stopped; e.g. after ENOBUFS).
+    pub fn kick(&mut self) {
+        if self.tx.needs_wakeup() {
+            self.stats.tx_kicks += 1;
+            let _ = self.tx.wakeup();
+        }
+    }
+}
+
+fn reap(cq: &mut CompQueue, scratch: &mut [FrameDesc], free: &mut Vec<FrameDesc>, ledger: &mut FrameLedger, shift: u32) -> usize {
+    let mut total = 0;
+    loop {
+        // SAFETY: `scratch` are scratch descriptors; the completion ring fills them with
+        // frames of this UMEM that the kernel finished transmitting and gives back.
+        let n = unsafe { cq.consume(scratch) };
+        for d in &scratch[..n] {
+            ledger.moved(d.addr() >> shift, Place::Tx, Place::Free);
+            free.push(*d);
+        }
+        total += n;
+        if n < scratch.len() {
+            return total;
+        }
+    }
+}
+
+fn source_of(e: &dyn std::error::Error) -> String {
+    e.source().map(|s| s.to_string()).unwrap_or_else(|| "no detail".into())
+}
+
+/// Writes outgoing frames into free UMEM frames. Obtained from [`XskQueue::recv`]'s
+/// callback or [`XskQueue::writer`].
+pub struct TxWriter<'a> {
+    umem: &'a Umem,
+    free: &'a mut Vec<FrameDesc>,
+    ledger: &'a mut FrameLedger,
+    pending: &'a mut Vec<FrameDesc>,
+    cq: &'a mut CompQueue,
+    cq_descs: &'a mut Vec<FrameDesc>,
+    stats: &'a mut QueueStats,
+    frame_shift: u32,
+}
+
+impl FrameSink for TxWriter<'_> {
+    #[inline]
+    fn send<F: FnOnce(&mut [u8]) -> usize>(&mut self, f: F) -> bool {
+        if self.free.is_empty() {
+            reap(self.cq, self.cq_descs, self.free, self.ledger, self.frame_shift);
+        }
+        let Some(mut d) = self.free.pop() else {
+            self.stats.tx_no_frame += 1;
+            return false;
+        };
+        let idx = d.addr() >> self.frame_shift;
+        // SAFETY: `d` came from the free pool, so neither the kernel nor any other
+        // writer or reader holds it; this is the only live view of its bytes.
+        let mut data = unsafe { self.umem.data_mut(&mut d) };
+        let buf = data.contents_mut();
+        debug_assert!(buf.len() >= FRAME_CAPACITY.min(buf.len()));
+        let n = f(buf).min(buf.len());
+        if n == 0 {
+            self.free.push(d);
+            return true;
+        }
+        data.cursor().set_pos(n);
+        self.ledger.moved(idx, Place::Free, Place::Tx);
+        self.pending.push(d);
+        true
+    }
+}

@@ -1,0 +1,80 @@
+//! Thin, safe wrappers over the few raw syscalls the engine makes.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// True when the process runs with effective uid 0.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Raises RLIMIT_MEMLOCK to unlimited (UMEM registration and BPF maps pin memory).
+pub fn raise_memlock_limit() -> io::Result<()> {
+    let lim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: `lim` is a valid, initialised rlimit that outlives the call.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// The interface index of `name`, or None when no such interface exists.
+pub fn if_index(name: &str) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (idx != 0).then_some(idx)
+}
+
+/// How an XDP program is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachMode {
+    /// In the driver's receive path (XDP_FLAGS_DRV_MODE).
+    Native,
+    /// In the generic skb path (XDP_FLAGS_SKB_MODE); works on every device, slower.
+    Generic,
+}
+
+const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
+const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
+
+/// Attaches the XDP program `prog` to `ifindex` through a BPF link in the given mode.
+/// The attachment lives exactly as long as the returned descriptor: when the process
+/// exits, even by SIGKILL, the kernel closes it and the program is detached.
+pub fn xdp_link_create(prog: BorrowedFd<'_>, ifindex: u32, mode: AttachMode) -> io::Result<OwnedFd> {
+    use libbpf_rs::libbpf_sys;
+    let flags = match mode {
+        AttachMode::Native => XDP_FLAGS_DRV_MODE,
+        AttachMode::Generic => XDP_FLAGS_SKB_MODE,
+    };
+    let opts = libbpf_sys::bpf_link_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as libbpf_sys::size_t,
+        flags,
+        ..Default::default()
+    };
+    // SAFETY: `prog` is a live BPF program fd and `opts` is a correctly sized,
+    // initialised options struct; both outlive the call. libbpf returns a new fd or -errno.
+    let fd = unsafe {
+        libbpf_sys::bpf_link_create(prog.as_raw_fd(), ifindex as i32, libbpf_sys::BPF_XDP, &opts)
+    };
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(-fd));
+    }
+    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Waits up to `timeout_ms` for `fd` to become readable; returns true if it did.
+pub fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: `pfd` is a valid pollfd array of length 1 that outlives the call.
+    let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    match rc {
+        n if n > 0 => Ok(true),
+        0 => Ok(false),
+        _ => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted { Ok(false) } else { Err(e) }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Creates (up) or removes (down) the test network: two namespaces joined by a multi-queue
+# veth pair.
+#
+#   ${TAG}-eng  holds ${TAG}-e, where the engine attaches XDP. The kernel there owns
+#               ${NET}.3 (to show that traffic not for the engine still reaches the kernel);
+#               the engine's own address ${NET}.2 is NOT configured on the kernel.
+#   ${TAG}-peer holds ${TAG}-p = ${NET}.1, the kernel peer that talks to the engine.
+#
+# Environment: BPX_TAG (default bpx), BPX_NET (first three octets, default 10.213.77),
+# BPX_QUEUES (veth queues, default 2), BPX_MTU (default 1500).
+# Idempotent: `up` tears down any leftover first; `down` always succeeds.
+set -euo pipefail
+
+TAG=${BPX_TAG:-bpx}
+NET=${BPX_NET:-10.213.77}
+QUEUES=${BPX_QUEUES:-2}
+MTU=${BPX_MTU:-1500}
+ENG_NS=$TAG-eng
+PEER_NS=$TAG-peer
+ENG_IF=$TAG-e
+PEER_IF=$TAG-p
+
+down() {
+  ip netns del "$ENG_NS" 2>/dev/null || true
+  ip netns del "$PEER_NS" 2>/dev/null || true
+  ip link del "$ENG_IF" 2>/dev/null || true
+}
+
+up() {
+  if [[ ${#ENG_IF} -gt 15 ]]; then echo "netns.sh: BPX_TAG too long for interface names" >&2; exit 2; fi
+  down
+  ip netns add "$ENG_NS"
+  ip netns add "$PEER_NS"
+  ip link add "$ENG_IF" numtxqueues "$QUEUES" numrxqueues "$QUEUES" netns "$ENG_NS" type veth \
+     peer name "$PEER_IF" numtxqueues "$QUEUES" numrxqueues "$QUEUES" netns "$PEER_NS"
+  ip -n "$ENG_NS" link set lo up
+  ip -n "$PEER_NS" link set lo up
+  ip -n "$ENG_NS" link set "$ENG_IF" mtu "$MTU" up
+  ip -n "$PEER_NS" link set "$PEER_IF" mtu "$MTU" up
+  ip -n "$ENG_NS" addr add "$NET.3/24" dev "$ENG_IF"
+  ip -n "$PEER_NS" addr add "$NET.1/24" dev "$PEER_IF"
+  # The peer must send complete checksums and MTU-sized frames: the engine does not
+  # trust partial (offloaded) checksums, and has no GRO to merge TSO super-frames.
+  ip netns exec "$PEER_NS" ethtool -K "$PEER_IF" tx off tso off gso off gro off >/dev/null 2>&1 || true
+  ip netns exec "$ENG_NS" ethtool -K "$ENG_IF" tx off tso off gso off gro off >/dev/null 2>&1 || true
+  # Native XDP on a veth needs its peer to have more tx queues than 1 to spread load;
+  # both sides got QUEUES above.
+  echo "netns: $ENG_NS/$ENG_IF (kernel $NET.3, engine $NET.2) <-> $PEER_NS/$PEER_IF ($NET.1), $QUEUES queues"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
