@@ -32,8 +32,9 @@ pub struct RunArgs {
     /// Next hop for destinations off the on-link subnets.
     #[arg(long)]
     pub gateway: Option<Ipv4Addr>,
-    /// Rx queues to serve, from queue 0: a number or `all`.
-    #[arg(long, default_value = "1")]
+    /// Rx queues to serve, from queue 0: a number or `all`. Frames for the engine that
+    /// arrive on a queue not served are dropped (counted as no_socket).
+    #[arg(long, default_value = "all")]
     pub queues: QueueCount,
     /// Cores to pin workers to, e.g. `1` or `0,1` or `2-5` (default: the last N cores).
     #[arg(long, value_parser = parse_cores)]

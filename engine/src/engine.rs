@@ -63,6 +63,8 @@ pub struct Report {
     pub iface: String,
     pub xdp_mode: String,
     pub workers: Vec<WorkerJson>,
+    /// XDP counters of the device's rx queues that no worker served.
+    pub unserved: Vec<(u32, QueueCounters)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -122,6 +124,15 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
         }
         QueueCount::N(n) => n,
     };
+    if queues < iface.rx_queues {
+        tracing::warn!(
+            "serving {queues} of {}'s {} rx queues: frames for the engine arriving on queues {}..{} are dropped (use --queues all, or `ethtool -L` to reduce the device's queues)",
+            iface.name,
+            iface.rx_queues,
+            queues,
+            iface.rx_queues - 1
+        );
+    }
     let cores = pick_cores(queues as usize, args.cores.as_deref())?;
     for c in &args.ips {
         if args.ips.iter().filter(|o| o.addr == c.addr).count() > 1 {
@@ -242,9 +253,10 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
             sleeps: r.sleeps,
         })
         .collect();
+    let unserved = (queues..iface.rx_queues.min(crate::xsk::MAX_QUEUES)).map(|q| (q, program.counters(q))).collect();
     drop(attached);
     if let Some(e) = failure {
         return err(e);
     }
-    Ok(Report { iface: iface.name, xdp_mode, workers })
+    Ok(Report { iface: iface.name, xdp_mode, workers, unserved })
 }

@@ -75,5 +75,10 @@ pub fn render(r: &Report) -> String {
             if f.balanced { "balanced, no leak" } else { "UNBALANCED" }
         );
     }
+    for (q, c) in &r.unserved {
+        if c.no_socket > 0 || c.steered > 0 {
+            let _ = writeln!(s, "queue {q} (not served): {} frames for the engine dropped, {} passed", c.no_socket, c.passed);
+        }
+    }
     s
 }

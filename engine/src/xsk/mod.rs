@@ -10,7 +10,7 @@ mod queue;
 pub mod sys;
 
 pub use pool::{FrameLedger, LedgerReport, Place};
-pub use program::{Attached, QueueCounters, SteerProgram, XdpMode};
+pub use program::{Attached, QueueCounters, SteerProgram, XdpMode, MAX_QUEUES};
 pub use queue::{KernelStats, QueueConfig, QueueStats, TxWriter, XskQueue, ZeroCopy};
 pub use sys::AttachMode;
 

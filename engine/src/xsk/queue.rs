@@ -408,8 +408,10 @@ impl FrameSink for TxWriter<'_> {
         // SAFETY: `d` came from the free pool, so neither the kernel nor any other
         // writer or reader holds it; this is the only live view of its bytes.
         let mut data = unsafe { self.umem.data_mut(&mut d) };
+        // The view covers the frame's current length: open it to the whole frame first.
+        data.cursor().set_pos(usize::MAX);
         let buf = data.contents_mut();
-        debug_assert!(buf.len() >= FRAME_CAPACITY.min(buf.len()));
+        debug_assert!(buf.len() >= FRAME_CAPACITY, "UMEM frames hold at least FRAME_CAPACITY bytes");
         let n = f(buf).min(buf.len());
         if n == 0 {
             self.free.push(d);

@@ -11,8 +11,35 @@ pub fn is_root() -> bool {
 }
 
 /// Raises RLIMIT_MEMLOCK to unlimited (UMEM registration and BPF maps pin memory).
+/// Where that is not permitted (no CAP_SYS_RESOURCE, e.g. in a container), the soft
+/// limit is raised to the hard one and Ok is returned if CAP_IPC_LOCK exempts us from
+/// the limit anyway; otherwise the error comes back.
 pub fn raise_memlock_limit() -> io::Result<()> {
-    let lim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    match set_memlock(libc::RLIM_INFINITY, libc::RLIM_INFINITY) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // SAFETY: `cur` is a valid rlimit to write into, alive for the call.
+            let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut cur) } == 0 {
+                let _ = set_memlock(cur.rlim_max, cur.rlim_max);
+            }
+            if has_effective_cap(CAP_IPC_LOCK) { Ok(()) } else { Err(e) }
+        }
+    }
+}
+
+const CAP_IPC_LOCK: u32 = 14;
+
+/// Whether capability number `cap` is in this process's effective set.
+pub fn has_effective_cap(cap: u32) -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("CapEff:")).and_then(|l| u64::from_str_radix(l[7..].trim(), 16).ok()))
+        .is_some_and(|mask| mask & (1u64 << cap) != 0)
+}
+
+fn set_memlock(cur: libc::rlim_t, max: libc::rlim_t) -> io::Result<()> {
+    let lim = libc::rlimit { rlim_cur: cur, rlim_max: max };
     // SAFETY: `lim` is a valid, initialised rlimit that outlives the call.
     let rc = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) };
     if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
