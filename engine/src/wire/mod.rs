@@ -14,8 +14,11 @@ pub mod arp;
 pub mod ethernet;
 pub mod icmpv4;
 pub mod ipv4;
+pub mod tcp;
+mod tcp_seq;
 
 pub use arp::{ArpHardware, ArpOperation, ArpPacket, ArpRepr};
 pub use ethernet::{EtherType, EthernetFrame, EthernetRepr};
 pub use icmpv4::{unreachable, Icmpv4Message, Icmpv4Packet, Icmpv4Repr};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
+pub use tcp::{PseudoHeader, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
