@@ -234,7 +234,20 @@ fn user_errors_are_one_line() {
     assert_eq!(code, Some(2), "clap usage error");
     assert!(err.contains("not an IPv4 address"), "{err}");
 
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin(), "run", "--iface", "lo", "--ip", "10.213.99.2/24"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("must run as root") && err.trim().lines().count() == 1, "{err}");
+
     let net = Net::up("bpt7", 77, 1);
+    let out = net.eng(&[bin(), "run", "--iface", "lo", "--ip", "10.213.77.2/24", "--xdp-mode", "native"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("cannot attach XDP to lo in native mode") && err.contains("--xdp-mode generic"), "{err}");
+
     let out = net.eng(&[bin(), "run", "--iface", &net.eng_if(), "--ip", "10.213.77.2/24", "--queues", "4"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));

@@ -114,7 +114,7 @@ fn pick_cores(n: usize, wanted: Option<&[usize]>) -> Result<Vec<Option<core_affi
 /// Runs the engine until `stop` is set (by SIGINT/SIGTERM when `install_signals`).
 pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Result<Report, EngineError> {
     if !sys::is_root() {
-        return err("bypass must run as root (it loads XDP programs and creates AF_XDP sockets): try sudo");
+        return err("must run as root (it loads XDP programs and creates AF_XDP sockets): try sudo");
     }
     let iface = IfaceInfo::probe(&args.iface)?;
     let queues = match args.queues {

@@ -113,10 +113,14 @@ impl SteerProgram {
         let prog = self.skel.progs.bypass_steer.as_fd();
         let try_mode = |m: AttachMode| {
             sys::xdp_link_create(prog, ifindex, m).map(|fd| Attached { _link: fd, mode: m }).map_err(|e| {
-                let hint = if e.raw_os_error() == Some(libc::EBUSY) || e.raw_os_error() == Some(libc::EEXIST) {
-                    " (another XDP program is attached: `ip link set dev IF xdp off`)"
-                } else {
-                    ""
+                let hint = match e.raw_os_error() {
+                    Some(libc::EBUSY) | Some(libc::EEXIST) => {
+                        format!(" (another XDP program is attached: `ip link set dev {iface} xdp off`)")
+                    }
+                    Some(libc::EOPNOTSUPP) if m == AttachMode::Native => {
+                        " (the driver has no native XDP: use --xdp-mode generic or auto)".to_string()
+                    }
+                    _ => String::new(),
                 };
                 XskError::Attach { iface: iface.into(), mode: format!("{m:?}").to_lowercase(), reason: format!("{e}{hint}") }
             })
