@@ -192,7 +192,7 @@ impl Reassembler {
         data: &[u8],
     ) -> Result<Option<Vec<u8>>, ReassemblyError> {
         self.counters.fragments += 1;
-        if offset % BLOCK != 0 || (more_fragments && data.len() % BLOCK != 0) {
+        if !offset.is_multiple_of(BLOCK) || (more_fragments && !data.len().is_multiple_of(BLOCK)) {
             self.counters.malformed += 1;
             return Err(ReassemblyError::Malformed);
         }

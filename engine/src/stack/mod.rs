@@ -94,8 +94,8 @@ pub struct Stack {
 impl Stack {
     pub fn new(cfg: StackConfig, worker: usize) -> Stack {
         let our_ips: Vec<Ipv4Addr> = cfg.addrs.iter().map(|c| c.addr).collect();
-        let arp = ArpResolver::new(cfg.mac, &our_ips, cfg.arp.clone());
-        let reasm = Reassembler::new(cfg.reassembly.clone());
+        let arp = ArpResolver::new(cfg.mac, &our_ips, cfg.arp);
+        let reasm = Reassembler::new(cfg.reassembly);
         let router = Router { on_link: cfg.addrs.iter().map(|c| (c.network(), c.prefix)).collect(), gateway: cfg.gateway };
         Stack {
             our_ips,

@@ -20,6 +20,7 @@ impl Stack {
     /// Routes and sends one IPv4 datagram of `payload_len` bytes, whose payload `fill`
     /// writes. Queues it behind ARP when the next hop is unresolved. Returns false when
     /// it was dropped (no route, too big, no buffer, ARP queue refused it).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn send_ipv4<S, F>(
         &mut self,
         now: Instant,
