@@ -92,7 +92,7 @@ fn two_queues_both_workers_handle_traffic() {
     for i in 10..40 {
         let src = format!("{}.{}", net.net, i);
         net.peer(&["ip", "addr", "add", &format!("{src}/24"), "dev", &net.peer_if()]);
-        let ok = net.peer(&["ping", "-c", "2", "-i", "0.05", "-W", "2", "-I", &src, &net.engine_ip()]).status.success();
+        let ok = net.peer(&["ping", "-c", "2", "-i", "0.05", "-W", "2", "-w", "5", "-I", &src, &net.engine_ip()]).status.success();
         assert!(ok, "ping from {src} unanswered");
     }
     let (report, _) = engine.stop();
@@ -252,4 +252,28 @@ fn user_errors_are_one_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(err.contains("--queues 4 exceeds the 1 rx queue(s)"), "{err}");
+}
+
+/// The engine's fault injector drops, duplicates, reorders and corrupts in both
+/// directions; checksums catch the corruption, and nothing leaks.
+#[test]
+fn fault_injection_is_applied_and_counted() {
+    if !can_run() {
+        return;
+    }
+    let net = Net::up("bpt8", 78, 1);
+    assert!(net.ping(&net.kernel_ip(), 56), "warm the peer's view of the link");
+    let engine = Engine::start(&net, &["--fault", "drop=10,dup=10,reorder=20,corrupt=10,seed=7"]);
+    let out = net.peer(&["ping", "-c", "300", "-i", "0.005", "-W", "1", "-w", "20", &net.engine_ip()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (report, lines) = engine.stop();
+    let f = |k: &str| total(&report, &["faults", k]);
+    for k in ["rx_dropped", "rx_duplicated", "rx_reordered", "rx_corrupted", "tx_dropped", "tx_duplicated", "tx_reordered", "tx_corrupted"] {
+        assert!(f(k) > 0, "{k} never happened: {report}");
+    }
+    let caught = total(&report, &["stack", "ipv4_bad_checksum"]) + total(&report, &["stack", "icmp_bad_checksum"]);
+    assert!(caught > 0, "corrupted frames must fail checksums: {report}");
+    assert!(text.contains("received"), "{text}");
+    assert!(!text.contains(" 0 received"), "some pings survive 10% loss each way: {text}");
+    assert!(lines.iter().any(|l| l.contains("faults injected")), "the report shows the faults");
 }

@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// Entries per ring (fill, completion, RX, TX).
     #[arg(long, default_value_t = 2048)]
     pub ring_size: u32,
+    /// Inject faults between the rings and the stack, both directions, in percent of
+    /// frames: e.g. `drop=3,dup=1,reorder=10,corrupt=0.1,seed=7`. For testing.
+    #[arg(long, value_name = "SPEC")]
+    pub fault: Option<crate::runtime::fault::FaultConfig>,
     /// Write the final report as JSON to this file on exit.
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<std::path::PathBuf>,

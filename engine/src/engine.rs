@@ -83,6 +83,8 @@ pub struct WorkerJson {
     pub handoff_in: u64,
     pub loops: u64,
     pub sleeps: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub faults: Option<crate::runtime::fault::FaultCounters>,
 }
 
 /// Picks the cores for `n` workers: the given list, or the last `n` cores.
@@ -196,6 +198,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
             mesh: mesh.clone(),
             stop: stop.clone(),
             clock,
+            fault: args.fault,
         };
         match runtime::spawn(setup) {
             Ok(h) => handles.push(h),
@@ -220,7 +223,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
 
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
-        if handles.iter().any(|h| h.is_finished()) {
+        if !stop.load(Ordering::Relaxed) && handles.iter().any(|h| h.is_finished()) {
             tracing::error!("a worker stopped unexpectedly; shutting down");
             stop.store(true, Ordering::Relaxed);
         }
@@ -251,6 +254,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
             handoff_in: r.handoff_in,
             loops: r.loops,
             sleeps: r.sleeps,
+            faults: r.faults,
         })
         .collect();
     let unserved = (queues..iface.rx_queues.min(crate::xsk::MAX_QUEUES)).map(|q| (q, program.counters(q))).collect();

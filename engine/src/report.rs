@@ -62,6 +62,13 @@ pub fn render(r: &Report) -> String {
             }
         }
         let _ = writeln!(s, "  datapath: {} handoff out {} (dropped {}) in {}", dp.join(" "), w.handoff_out, w.handoff_dropped, w.handoff_in);
+        if let Some(fc) = w.faults {
+            let mut v = Vec::new();
+            if let Ok(j) = serde_json::to_value(fc) {
+                nonzero("", &j, &mut v);
+            }
+            let _ = writeln!(s, "  faults injected: {}", if v.is_empty() { "none".to_string() } else { v.join(" ") });
+        }
         let f = &w.frames;
         let _ = writeln!(
             s,

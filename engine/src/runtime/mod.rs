@@ -4,6 +4,7 @@
 //! its stack outright (share-nothing); frames one worker must give another travel
 //! through bounded lock-free queues ([`handoff`]).
 
+pub mod fault;
 pub mod handoff;
 mod worker;
 

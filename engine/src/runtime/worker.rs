@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::fault::{FaultConfig, FaultCounters, FaultInjector};
 use super::handoff::{HandoffKind, Mesh};
 use crate::stack::{Stack, StackCounters, Verdict};
 use crate::time::{Clock, Instant};
@@ -43,6 +44,8 @@ pub struct WorkerSetup {
     pub mesh: Mesh,
     pub stop: Arc<AtomicBool>,
     pub clock: Clock,
+    /// Fault injection between the rings and the stack (testing only).
+    pub fault: Option<FaultConfig>,
 }
 
 /// What a worker did, returned when it stops.
@@ -63,6 +66,7 @@ pub struct WorkerReport {
     pub handoff_in: u64,
     pub loops: u64,
     pub sleeps: u64,
+    pub faults: Option<FaultCounters>,
 }
 
 pub struct WorkerHandle {
@@ -92,7 +96,9 @@ pub fn spawn(setup: WorkerSetup) -> std::io::Result<WorkerHandle> {
 }
 
 fn run(s: WorkerSetup) -> WorkerReport {
-    let WorkerSetup { index, mut queue, mut stack, core, poll, mesh, stop, clock } = s;
+    let WorkerSetup { index, mut queue, mut stack, core, poll, mesh, stop, clock, fault } = s;
+    let mut faults = fault.map(|cfg| FaultInjector::new(cfg, index));
+    let mut faulted: Vec<Vec<u8>> = Vec::new();
     let pinned = core.is_some_and(core_affinity::set_for_current);
     if core.is_some() && !pinned {
         tracing::warn!(worker = index, "could not pin to core {:?}", core.map(|c| c.id));
@@ -113,8 +119,8 @@ fn run(s: WorkerSetup) -> WorkerReport {
         queue.reap_completions();
         queue.refill();
 
-        let received = queue.recv(|frame, tx| {
-            if stack.receive(now, frame, tx) == Verdict::ShareArp {
+        let mut share = |frame: &[u8], verdict: Verdict| {
+            if verdict == Verdict::ShareArp {
                 for other in (0..workers).filter(|&w| w != index) {
                     handoff_out += 1;
                     if !mesh.send(other, HandoffKind::ArpShare, frame) {
@@ -122,22 +128,46 @@ fn run(s: WorkerSetup) -> WorkerReport {
                     }
                 }
             }
-        });
+        };
 
+        let received;
         let mut handed = 0;
-        while handed < INBOX_BATCH {
-            let Some(h) = mesh.recv(index) else { break };
-            handed += 1;
-            handoff_in += 1;
-            stack.receive_handoff(now, &h.frame, h.kind == HandoffKind::ArpShare, &mut queue.writer());
+        match faults.as_mut() {
+            None => {
+                received = queue.recv(|frame, tx| share(frame, stack.receive(now, frame, tx)));
+                while handed < INBOX_BATCH {
+                    let Some(h) = mesh.recv(index) else { break };
+                    handed += 1;
+                    stack.receive_handoff(now, &h.frame, h.kind == HandoffKind::ArpShare, &mut queue.writer());
+                }
+                if stack.poll_timeout().is_some_and(|t| t <= now) {
+                    stack.poll(now, &mut queue.writer());
+                }
+            }
+            Some(inj) => {
+                // Faults need owned copies: frames may be held, duplicated or altered.
+                received = queue.recv(|frame, _| inj.rx(now, frame, |f| faulted.push(f.to_vec())));
+                inj.rx_expired(now, |f| faulted.push(f.to_vec()));
+                for frame in faulted.drain(..) {
+                    let v = stack.receive(now, &frame, &mut inj.tx(now, &mut queue.writer()));
+                    share(&frame, v);
+                }
+                while handed < INBOX_BATCH {
+                    let Some(h) = mesh.recv(index) else { break };
+                    handed += 1;
+                    stack.receive_handoff(now, &h.frame, h.kind == HandoffKind::ArpShare, &mut inj.tx(now, &mut queue.writer()));
+                }
+                if stack.poll_timeout().is_some_and(|t| t <= now) {
+                    stack.poll(now, &mut inj.tx(now, &mut queue.writer()));
+                }
+                inj.tx_expired(now, &mut queue.writer());
+            }
         }
-
-        if stack.poll_timeout().is_some_and(|t| t <= now) {
-            stack.poll(now, &mut queue.writer());
-        }
+        handoff_in += handed as u64;
         let sent = queue.flush();
 
-        if received + handed + sent > 0 || queue.tx_pending() > 0 {
+        let holding = faults.as_ref().is_some_and(|f| f.holding());
+        if received + handed + sent > 0 || queue.tx_pending() > 0 || holding {
             last_work = now;
         } else if poll == PollMode::Adaptive && now.saturating_since(last_work) >= IDLE_BEFORE_SLEEP {
             let timeout = sleep_ms(now, stack.poll_timeout());
@@ -172,6 +202,7 @@ fn run(s: WorkerSetup) -> WorkerReport {
         handoff_in,
         loops,
         sleeps,
+        faults: faults.map(|f| f.counters()),
     }
 }
 

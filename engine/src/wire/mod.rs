@@ -16,9 +16,13 @@ pub mod icmpv4;
 pub mod ipv4;
 pub mod tcp;
 mod tcp_seq;
+pub mod udp;
 
 pub use arp::{ArpHardware, ArpOperation, ArpPacket, ArpRepr};
 pub use ethernet::{EtherType, EthernetFrame, EthernetRepr};
 pub use icmpv4::{unreachable, Icmpv4Message, Icmpv4Packet, Icmpv4Repr};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
-pub use tcp::{PseudoHeader, SeqNumber, TcpFlags, TcpOptions, TcpRepr};
+pub use tcp::{
+    PseudoHeader, SeqNumber, TcpFlags, TcpOption, TcpOptionIter, TcpOptions, TcpPacket, TcpRepr,
+};
+pub use udp::{UdpPacket, UdpRepr};
