@@ -55,6 +55,12 @@ pub struct RunArgs {
     /// Entries per ring (fill, completion, RX, TX).
     #[arg(long, default_value_t = 2048)]
     pub ring_size: u32,
+    /// Serve a built-in TCP service: tcp-echo:PORT, discard:PORT, chargen:PORT. Repeat
+    /// for several.
+    #[arg(long = "serve", value_name = "SERVICE:PORT")]
+    pub serve: Vec<crate::stack::ServiceSpec>,
+    #[command(flatten)]
+    pub tcp: TcpArgs,
     /// Inject faults between the rings and the stack, both directions, in percent of
     /// frames: e.g. `drop=3,dup=1,reorder=10,corrupt=0.1,seed=7`. For testing.
     #[arg(long, value_name = "SPEC")]
@@ -62,6 +68,53 @@ pub struct RunArgs {
     /// Write the final report as JSON to this file on exit.
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<std::path::PathBuf>,
+}
+
+/// TCP tuning.
+#[derive(Debug, Clone, Args)]
+pub struct TcpArgs {
+    /// Congestion control: cubic (RFC 9438) or newreno (RFC 6582).
+    #[arg(long, value_enum, default_value = "cubic")]
+    pub tcp_cc: CcArg,
+    /// Send and receive buffer per connection, bytes (the largest window offered).
+    #[arg(long, default_value_t = 256 * 1024)]
+    pub tcp_buffer: usize,
+    /// Minimum retransmission timeout, ms (RFC 6298 says 1000; Linux uses 200).
+    #[arg(long, default_value_t = 200)]
+    pub tcp_min_rto_ms: u64,
+    /// TIME-WAIT duration (2*MSL), ms.
+    #[arg(long, default_value_t = 60_000)]
+    pub tcp_time_wait_ms: u64,
+    /// Retransmissions of the same data before a connection times out.
+    #[arg(long, default_value_t = 15)]
+    pub tcp_max_retransmits: u32,
+    /// Half-open connections per listener before SYN cookies are used.
+    #[arg(long, default_value_t = 1024)]
+    pub tcp_syn_backlog: usize,
+    /// Connections per worker, all states.
+    #[arg(long, default_value_t = 65536)]
+    pub tcp_max_conns: usize,
+    /// Disable Nagle's algorithm on every connection.
+    #[arg(long)]
+    pub tcp_nodelay: bool,
+    /// Do not offer SACK (RFC 2018).
+    #[arg(long)]
+    pub tcp_no_sack: bool,
+    /// Do not offer timestamps (RFC 7323).
+    #[arg(long)]
+    pub tcp_no_timestamps: bool,
+    /// Do not offer window scaling (RFC 7323).
+    #[arg(long)]
+    pub tcp_no_window_scaling: bool,
+    /// Send keepalive probes after this many idle seconds (off by default).
+    #[arg(long, value_name = "SECS")]
+    pub tcp_keepalive: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CcArg {
+    Cubic,
+    Newreno,
 }
 
 /// `--queues N|all`.

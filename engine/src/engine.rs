@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::cli::{QueueCount, RunArgs};
 use crate::runtime::{self, Mesh, WorkerReport, WorkerSetup};
-use crate::stack::{Stack, StackConfig};
+use crate::stack::{Stack, StackConfig, TcpSetup};
 use crate::time::Clock;
 use crate::wire::EthernetAddress;
 use crate::xsk::{sys, QueueConfig, QueueCounters, SteerProgram, XskQueue};
@@ -81,6 +81,7 @@ pub struct WorkerJson {
     pub handoff_out: u64,
     pub handoff_dropped: u64,
     pub handoff_in: u64,
+    pub handoff_owned: u64,
     pub loops: u64,
     pub sleeps: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,6 +112,51 @@ fn pick_cores(n: usize, wanted: Option<&[usize]>) -> Result<Vec<Option<core_affi
             Ok((0..n).map(|i| Some(available[(k + i - n % k.max(1)) % k])).collect())
         }
     }
+}
+
+/// TCP settings from the command line; keys for ISNs and SYN cookies are random per run.
+fn tcp_setup(args: &RunArgs, mtu: usize) -> Result<TcpSetup, EngineError> {
+    use crate::cli::CcArg;
+    use crate::tcp::{CcAlgorithm, Keepalive, TcpConfig};
+    let t = &args.tcp;
+    if mtu < 576 {
+        return err(format!("interface MTU {mtu} is below the IPv4 minimum of 576"));
+    }
+    if t.tcp_buffer < 4096 || t.tcp_buffer > 64 << 20 {
+        return err("--tcp-buffer must be between 4096 and 67108864 bytes");
+    }
+    for (i, s) in args.serve.iter().enumerate() {
+        if args.serve[..i].iter().any(|o| o.port == s.port) {
+            return err(format!("port {} is served twice", s.port));
+        }
+    }
+    let d = TcpConfig::default();
+    let cfg = TcpConfig {
+        mss: (mtu - 40).min(u16::MAX as usize) as u16,
+        send_buffer: t.tcp_buffer,
+        recv_buffer: t.tcp_buffer,
+        window_scaling: !t.tcp_no_window_scaling,
+        timestamps: !t.tcp_no_timestamps,
+        sack: !t.tcp_no_sack,
+        nodelay: t.tcp_nodelay,
+        congestion_control: match t.tcp_cc {
+            CcArg::Cubic => CcAlgorithm::Cubic,
+            CcArg::Newreno => CcAlgorithm::NewReno,
+        },
+        min_rto: Duration::from_millis(t.tcp_min_rto_ms.max(1)),
+        time_wait: Duration::from_millis(t.tcp_time_wait_ms),
+        max_retransmits: t.tcp_max_retransmits.max(1),
+        keepalive: t.tcp_keepalive.map(|idle| Keepalive { idle: Duration::from_secs(idle.max(1)), ..Keepalive::default() }),
+        ..d
+    };
+    Ok(TcpSetup {
+        cfg,
+        services: args.serve.clone(),
+        syn_backlog: t.tcp_syn_backlog,
+        max_conns: t.tcp_max_conns.max(1),
+        isn_key: rand::random(),
+        cookie_key: rand::random(),
+    })
 }
 
 /// Runs the engine until `stop` is set (by SIGINT/SIGTERM when `install_signals`).
@@ -185,6 +231,8 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
         mtu: iface.mtu,
         arp: Default::default(),
         reassembly: Default::default(),
+        tcp: tcp_setup(args, iface.mtu)?,
+        workers: queues as usize,
     };
     let zero_copy = xsks.iter().all(|x| x.is_zero_copy());
     let mut handles = Vec::new();
@@ -192,7 +240,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
         let setup = WorkerSetup {
             index: i,
             queue,
-            stack: Stack::new(stack_cfg.clone(), i),
+            stack: Stack::new(stack_cfg.clone(), i, clock.now()),
             core,
             poll: args.poll,
             mesh: mesh.clone(),
@@ -252,6 +300,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
             handoff_out: r.handoff_out,
             handoff_dropped: r.handoff_dropped,
             handoff_in: r.handoff_in,
+            handoff_owned: r.handoff_owned,
             loops: r.loops,
             sleeps: r.sleeps,
             faults: r.faults,

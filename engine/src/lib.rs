@@ -18,3 +18,4 @@ pub mod engine;
 pub mod report;
 pub mod runtime;
 pub mod stack;
+pub mod tcp;

@@ -64,6 +64,8 @@ pub struct WorkerReport {
     pub handoff_dropped: u64,
     /// Frames other workers handed to this one.
     pub handoff_in: u64,
+    /// Of `handoff_out`, frames of flows another worker owns (TCP).
+    pub handoff_owned: u64,
     pub loops: u64,
     pub sleeps: u64,
     pub faults: Option<FaultCounters>,
@@ -106,6 +108,7 @@ fn run(s: WorkerSetup) -> WorkerReport {
     tracing::info!(worker = index, queue = queue.queue_id(), core = ?core.map(|c| c.id), zero_copy = queue.is_zero_copy(), "worker up");
 
     let (mut handoff_out, mut handoff_dropped, mut handoff_in, mut loops, mut sleeps) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut handoff_owned = 0u64;
     let workers = mesh.workers();
     let mut last_work = clock.now();
 
@@ -119,13 +122,21 @@ fn run(s: WorkerSetup) -> WorkerReport {
         queue.reap_completions();
         queue.refill();
 
-        let mut share = |frame: &[u8], verdict: Verdict| {
-            if verdict == Verdict::ShareArp {
+        let mut share = |frame: &[u8], verdict: Verdict| match verdict {
+            Verdict::Consumed => {}
+            Verdict::ShareArp => {
                 for other in (0..workers).filter(|&w| w != index) {
                     handoff_out += 1;
                     if !mesh.send(other, HandoffKind::ArpShare, frame) {
                         handoff_dropped += 1;
                     }
+                }
+            }
+            Verdict::Handoff(owner) => {
+                handoff_out += 1;
+                handoff_owned += 1;
+                if !mesh.send(owner, HandoffKind::Owned, frame) {
+                    handoff_dropped += 1;
                 }
             }
         };
@@ -200,6 +211,7 @@ fn run(s: WorkerSetup) -> WorkerReport {
         handoff_out,
         handoff_dropped,
         handoff_in,
+        handoff_owned,
         loops,
         sleeps,
         faults: faults.map(|f| f.counters()),

@@ -53,6 +53,7 @@ pub struct StackCounters {
 
     pub arp: ArpCounters,
     pub reassembly: ReassemblyCounters,
+    pub tcp: super::tcp::TcpStackCounters,
 }
 
 impl StackCounters {
@@ -65,5 +66,7 @@ impl StackCounters {
             + self.ipv4_bad_checksum
             + self.icmp_malformed
             + self.icmp_bad_checksum
+            + self.tcp.bad_checksum
+            + self.tcp.malformed
     }
 }

@@ -17,24 +17,21 @@ use crate::wire::{
 impl Stack {
     /// Takes one received Ethernet frame. Replies go to `tx`.
     pub fn receive<S: FrameSink>(&mut self, now: Instant, frame: &[u8], tx: &mut S) -> Verdict {
-        self.counters.rx_frames += 1;
+        self.net.counters.rx_frames += 1;
         let Ok(eth) = EthernetFrame::new_checked(frame) else {
-            self.counters.rx_truncated += 1;
+            self.net.counters.rx_truncated += 1;
             return Verdict::Consumed;
         };
         let dst = eth.dst_addr();
-        if dst != self.cfg.mac && !dst.is_broadcast() {
-            self.counters.rx_other_mac += 1;
+        if dst != self.net.cfg.mac && !dst.is_broadcast() {
+            self.net.counters.rx_other_mac += 1;
             return Verdict::Consumed;
         }
         match eth.ethertype() {
             EtherType::Arp => self.receive_arp(now, eth.payload(), false, tx),
-            EtherType::Ipv4 => {
-                self.receive_ipv4(now, eth.payload(), tx);
-                Verdict::Consumed
-            }
+            EtherType::Ipv4 => self.receive_ipv4(now, eth.payload(), tx),
             EtherType::Unknown(_) => {
-                self.counters.rx_unknown_ethertype += 1;
+                self.net.counters.rx_unknown_ethertype += 1;
                 Verdict::Consumed
             }
         }
@@ -56,16 +53,16 @@ impl Stack {
 
     fn receive_arp<S: FrameSink>(&mut self, now: Instant, payload: &[u8], learn_only: bool, tx: &mut S) -> Verdict {
         if !learn_only {
-            self.counters.arp_rx += 1;
+            self.net.counters.arp_rx += 1;
         }
         let repr = match ArpPacket::new_checked(payload).and_then(|p| ArpRepr::parse(&p)) {
             Ok(r) => r,
             Err(WireError::Unsupported) => {
-                self.counters.arp_unsupported += 1;
+                self.net.counters.arp_unsupported += 1;
                 return Verdict::Consumed;
             }
             Err(_) => {
-                self.counters.arp_malformed += 1;
+                self.net.counters.arp_malformed += 1;
                 return Verdict::Consumed;
             }
         };
@@ -73,68 +70,81 @@ impl Stack {
             ArpOperation::Request => Op::Request,
             ArpOperation::Reply => Op::Reply,
             ArpOperation::Unknown(_) => {
-                self.counters.arp_unsupported += 1;
+                self.net.counters.arp_unsupported += 1;
                 return Verdict::Consumed;
             }
         };
         let (sha, spa, tha, tpa) =
             (repr.source_hardware_addr, repr.source_protocol_addr, repr.target_hardware_addr, repr.target_protocol_addr);
         let reply = if learn_only {
-            self.arp.learn_shared(now, op, sha, spa, tpa);
+            self.net.arp.learn_shared(now, op, sha, spa, tpa);
             None
         } else {
-            self.arp.handle_packet(now, op, sha, spa, tha, tpa)
+            self.net.arp.handle_packet(now, op, sha, spa, tha, tpa)
         };
         if let Some(out) = reply {
-            self.emit_arp(tx, &out);
+            self.net.emit_arp(tx, &out);
         }
-        self.flush_arp(now, tx);
+        self.net.flush_arp(now, tx);
         // Replies may answer another worker's request; requests aimed at us teach every
         // worker the sender's address.
-        let worth_sharing = op == Op::Reply || self.is_ours(tpa);
+        let worth_sharing = op == Op::Reply || self.net.is_ours(tpa);
         if worth_sharing && !learn_only { Verdict::ShareArp } else { Verdict::Consumed }
     }
 
-    fn receive_ipv4<S: FrameSink>(&mut self, now: Instant, payload: &[u8], tx: &mut S) {
-        self.counters.ipv4_rx += 1;
+    fn receive_ipv4<S: FrameSink>(&mut self, now: Instant, payload: &[u8], tx: &mut S) -> Verdict {
+        self.net.counters.ipv4_rx += 1;
         let ip = match Ipv4Packet::new_checked(payload) {
             Ok(p) => p,
             Err(WireError::Truncated) => {
-                self.counters.ipv4_truncated += 1;
-                return;
+                self.net.counters.ipv4_truncated += 1;
+                return Verdict::Consumed;
             }
             Err(_) => {
-                self.counters.ipv4_malformed += 1;
-                return;
+                self.net.counters.ipv4_malformed += 1;
+                return Verdict::Consumed;
             }
         };
         if !ip.verify_checksum() {
-            self.counters.ipv4_bad_checksum += 1;
-            return;
+            self.net.counters.ipv4_bad_checksum += 1;
+            return Verdict::Consumed;
         }
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
-        if !self.is_ours(dst) {
-            self.counters.ipv4_not_for_us += 1;
-            return;
+        if !self.net.is_ours(dst) {
+            self.net.counters.ipv4_not_for_us += 1;
+            return Verdict::Consumed;
         }
         if ip.ttl() == 0 {
-            self.counters.ipv4_ttl_zero += 1;
-            return;
+            self.net.counters.ipv4_ttl_zero += 1;
+            return Verdict::Consumed;
         }
         let protocol = ip.protocol();
         if ip.more_frags() || ip.frag_offset() != 0 {
-            self.counters.ipv4_fragments += 1;
+            self.net.counters.ipv4_fragments += 1;
             let key = ReassemblyKey { src, dst, ident: ip.ident(), protocol: protocol.into() };
             let whole = self.reasm.insert(now, key, ip.frag_offset() as usize, ip.more_frags(), ip.payload());
             if let Ok(Some(data)) = whole {
-                self.counters.ipv4_reassembled += 1;
-                self.deliver(now, tx, src, dst, protocol, &data, None);
+                self.net.counters.ipv4_reassembled += 1;
+                let owner = tcp_owner(src, dst, &data, self.net.cfg.workers);
+                if protocol == IpProtocol::Tcp && owner.is_some_and(|o| o != self.worker) {
+                    self.tcp.counters.misrouted_fragments += 1;
+                } else {
+                    self.deliver(now, tx, src, dst, protocol, &data, None);
+                }
             }
-            return;
+            return Verdict::Consumed;
         }
         let total = ip.total_len() as usize;
+        if protocol == IpProtocol::Tcp && self.net.cfg.workers > 1 {
+            if let Some(owner) = tcp_owner(src, dst, ip.payload(), self.net.cfg.workers) {
+                if owner != self.worker {
+                    return Verdict::Handoff(owner);
+                }
+            }
+        }
         let quote = &payload[..quote_len(ip.header_len(), total)];
         self.deliver(now, tx, src, dst, protocol, ip.payload(), Some(quote));
+        Verdict::Consumed
     }
 
     /// Hands a whole datagram's payload to its protocol. `quote` is the start of the
@@ -152,18 +162,19 @@ impl Stack {
     ) {
         match protocol {
             IpProtocol::Icmp => self.receive_icmp(now, tx, src, dst, data),
+            IpProtocol::Tcp => self.receive_tcp(now, tx, src, dst, data),
             IpProtocol::Udp => {
-                self.counters.udp_rx += 1;
+                self.net.counters.udp_rx += 1;
                 if udp_checksum_ok(src, dst, data) {
                     if let Some(q) = quote {
                         self.send_unreachable(now, tx, dst, src, icmpv4::unreachable::PORT, q);
                     }
                 } else {
-                    self.counters.ipv4_bad_checksum += 1;
+                    self.net.counters.ipv4_bad_checksum += 1;
                 }
             }
             _ => {
-                self.counters.other_proto_rx += 1;
+                self.net.counters.other_proto_rx += 1;
                 if let Some(q) = quote {
                     self.send_unreachable(now, tx, dst, src, icmpv4::unreachable::PROTOCOL, q);
                 }
@@ -172,11 +183,11 @@ impl Stack {
     }
 
     fn receive_icmp<S: FrameSink>(&mut self, now: Instant, tx: &mut S, src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) {
-        self.counters.icmp_rx += 1;
+        self.net.counters.icmp_rx += 1;
         let pkt = match Icmpv4Packet::new_checked(data) {
             Ok(p) => p,
             Err(_) => {
-                self.counters.icmp_malformed += 1;
+                self.net.counters.icmp_malformed += 1;
                 return;
             }
         };
@@ -184,20 +195,20 @@ impl Stack {
             Ok(Icmpv4Repr::EchoRequest { ident, seq_no, data }) => {
                 let reply = Icmpv4Repr::EchoReply { ident, seq_no, data };
                 let len = reply.buffer_len();
-                if 20 + len > self.cfg.mtu {
-                    self.counters.icmp_too_big += 1;
+                if 20 + len > self.net.cfg.mtu {
+                    self.net.counters.icmp_too_big += 1;
                     return;
                 }
-                if self.send_ipv4(now, tx, dst, src, IpProtocol::Icmp, len, |buf| {
+                if self.net.send_ipv4(now, tx, dst, src, IpProtocol::Icmp, len, |buf| {
                     reply.emit(&mut Icmpv4Packet::new_unchecked(buf));
                 }) {
-                    self.counters.icmp_echo_replies += 1;
+                    self.net.counters.icmp_echo_replies += 1;
                 }
             }
-            Ok(_) => self.counters.icmp_unsupported += 1,
-            Err(WireError::Checksum) => self.counters.icmp_bad_checksum += 1,
-            Err(WireError::Unsupported) => self.counters.icmp_unsupported += 1,
-            Err(_) => self.counters.icmp_malformed += 1,
+            Ok(_) => self.net.counters.icmp_unsupported += 1,
+            Err(WireError::Checksum) => self.net.counters.icmp_bad_checksum += 1,
+            Err(WireError::Unsupported) => self.net.counters.icmp_unsupported += 1,
+            Err(_) => self.net.counters.icmp_malformed += 1,
         }
     }
 
@@ -208,15 +219,29 @@ impl Stack {
             return;
         }
         if !self.icmp_errors.allow(now) {
-            self.counters.icmp_rate_limited += 1;
+            self.net.counters.icmp_rate_limited += 1;
             return;
         }
         let msg = Icmpv4Repr::DstUnreachable { code, invoking: quote };
         let len = msg.buffer_len();
-        if self.send_ipv4(now, tx, from, to, IpProtocol::Icmp, len, |buf| msg.emit(&mut Icmpv4Packet::new_unchecked(buf))) {
-            self.counters.icmp_unreachable_sent += 1;
+        if self.net.send_ipv4(now, tx, from, to, IpProtocol::Icmp, len, |buf| msg.emit(&mut Icmpv4Packet::new_unchecked(buf))) {
+            self.net.counters.icmp_unreachable_sent += 1;
         }
     }
+}
+
+/// The worker owning the TCP flow of a segment (None if too short to tell).
+fn tcp_owner(src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8], workers: usize) -> Option<usize> {
+    if segment.len() < 4 {
+        return None;
+    }
+    let key = super::flow::FlowKey {
+        local: dst,
+        local_port: u16::from_be_bytes([segment[2], segment[3]]),
+        remote: src,
+        remote_port: u16::from_be_bytes([segment[0], segment[1]]),
+    };
+    Some(key.owner(workers))
 }
 
 /// A UDP datagram's checksum verifies (or is absent: zero, RFC 768).

@@ -8,14 +8,21 @@
 //! tests over [`crate::phy::VecSink`].
 
 mod counters;
+pub mod flow;
 mod input;
 mod output;
+pub mod services;
+mod syncookie;
+pub mod tcp;
+mod timer_wheel;
 #[cfg(test)]
 mod tests;
 
 use std::net::Ipv4Addr;
 
 pub use counters::StackCounters;
+pub use services::{ServiceKind, ServiceSpec};
+pub use tcp::{TcpSetup, TcpStackCounters};
 
 use crate::arp::{ArpConfig, ArpResolver};
 use crate::icmp::RateLimiter;
@@ -68,6 +75,9 @@ pub struct StackConfig {
     pub mtu: usize,
     pub arp: ArpConfig,
     pub reassembly: ReassemblyConfig,
+    pub tcp: TcpSetup,
+    /// Workers in the engine (flows are owned by `FlowKey::owner(workers)`).
+    pub workers: usize,
 }
 
 /// What the caller should do with a frame after the stack took it.
@@ -77,75 +87,21 @@ pub enum Verdict {
     Consumed,
     /// An ARP frame the other workers' caches should see too.
     ShareArp,
+    /// A frame of a flow this worker does not own: hand it to that worker.
+    Handoff(usize),
 }
 
-/// One worker's protocol stack.
-pub struct Stack {
+/// Addressing, ARP and IPv4 output: the part of the stack every protocol sends through.
+pub(crate) struct Net {
     cfg: StackConfig,
     our_ips: Vec<Ipv4Addr>,
     arp: ArpResolver,
-    reasm: Reassembler,
     router: Router,
-    icmp_errors: RateLimiter,
     ident: u16,
     counters: StackCounters,
 }
 
-impl Stack {
-    pub fn new(cfg: StackConfig, worker: usize) -> Stack {
-        let our_ips: Vec<Ipv4Addr> = cfg.addrs.iter().map(|c| c.addr).collect();
-        let arp = ArpResolver::new(cfg.mac, &our_ips, cfg.arp);
-        let reasm = Reassembler::new(cfg.reassembly);
-        let router = Router { on_link: cfg.addrs.iter().map(|c| (c.network(), c.prefix)).collect(), gateway: cfg.gateway };
-        Stack {
-            our_ips,
-            arp,
-            reasm,
-            router,
-            icmp_errors: RateLimiter::icmp_default(),
-            // Spread the IP ident space over workers so their datagrams do not collide.
-            ident: (worker as u16).wrapping_mul(0x1000),
-            counters: StackCounters::default(),
-            cfg,
-        }
-    }
-
-    /// Announces our addresses (gratuitous ARP). Call once when the datapath is up.
-    pub fn start<S: FrameSink>(&mut self, now: Instant, tx: &mut S) {
-        self.arp.announce(now);
-        self.flush_arp(now, tx);
-    }
-
-    /// The earliest time `poll` has work to do.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.arp.poll_timeout(), self.reasm.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Runs timers due at `now`: ARP retries and expiry, reassembly timeouts.
-    pub fn poll<S: FrameSink>(&mut self, now: Instant, tx: &mut S) {
-        self.arp.handle_timeout(now);
-        self.reasm.handle_timeout(now);
-        self.flush_arp(now, tx);
-    }
-
-    pub fn counters(&self) -> StackCounters {
-        let mut c = self.counters;
-        c.arp = self.arp.counters();
-        c.reassembly = self.reasm.counters();
-        c
-    }
-
-    pub fn arp(&self) -> &ArpResolver {
-        &self.arp
-    }
-
-    pub fn config(&self) -> &StackConfig {
-        &self.cfg
-    }
-
+impl Net {
     fn is_ours(&self, ip: Ipv4Addr) -> bool {
         self.our_ips.contains(&ip)
     }
@@ -153,5 +109,79 @@ impl Stack {
     fn next_ident(&mut self) -> u16 {
         self.ident = self.ident.wrapping_add(1);
         self.ident
+    }
+}
+
+/// One worker's protocol stack.
+pub struct Stack {
+    net: Net,
+    reasm: Reassembler,
+    icmp_errors: RateLimiter,
+    tcp: tcp::TcpSockets,
+    worker: usize,
+}
+
+impl Stack {
+    pub fn new(cfg: StackConfig, worker: usize, now: Instant) -> Stack {
+        let our_ips: Vec<Ipv4Addr> = cfg.addrs.iter().map(|c| c.addr).collect();
+        let arp = ArpResolver::new(cfg.mac, &our_ips, cfg.arp);
+        let reasm = Reassembler::new(cfg.reassembly);
+        let router = Router { on_link: cfg.addrs.iter().map(|c| (c.network(), c.prefix)).collect(), gateway: cfg.gateway };
+        let tcp = tcp::TcpSockets::new(now, cfg.tcp.clone());
+        let net = Net {
+            our_ips,
+            arp,
+            router,
+            // Spread the IP ident space over workers so their datagrams do not collide.
+            ident: (worker as u16).wrapping_mul(0x1000),
+            counters: StackCounters::default(),
+            cfg,
+        };
+        Stack { net, reasm, icmp_errors: RateLimiter::icmp_default(), tcp, worker }
+    }
+
+    /// Announces our addresses (gratuitous ARP). Call once when the datapath is up.
+    pub fn start<S: FrameSink>(&mut self, now: Instant, tx: &mut S) {
+        self.net.arp.announce(now);
+        self.net.flush_arp(now, tx);
+    }
+
+    /// The earliest time `poll` has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.net.arp.poll_timeout(), self.reasm.poll_timeout(), self.tcp.poll_timeout()].into_iter().flatten().min()
+    }
+
+    /// Runs timers due at `now`: ARP retries and expiry, reassembly timeouts.
+    pub fn poll<S: FrameSink>(&mut self, now: Instant, tx: &mut S) {
+        self.net.arp.handle_timeout(now);
+        self.reasm.handle_timeout(now);
+        self.net.flush_arp(now, tx);
+        self.poll_tcp(now, tx);
+    }
+
+    pub fn counters(&self) -> StackCounters {
+        let mut c = self.net.counters;
+        c.arp = self.net.arp.counters();
+        c.reassembly = self.reasm.counters();
+        c.tcp = self.tcp.counters;
+        c
+    }
+
+    /// Per-connection TCP counters summed over this worker's connections, live and gone.
+    pub fn tcp_counters(&self) -> crate::tcp::TcpCounters {
+        self.tcp.tcp_counters()
+    }
+
+    /// This worker's TCP connections and their states.
+    pub fn tcp_connections(&self) -> Vec<(flow::FlowKey, crate::tcp::State)> {
+        self.tcp.connections().collect()
+    }
+
+    pub fn arp(&self) -> &ArpResolver {
+        &self.net.arp
+    }
+
+    pub fn config(&self) -> &StackConfig {
+        &self.net.cfg
     }
 }

@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::Stack;
+use super::Net;
 use crate::arp::{ArpOut, EnqueueResult, Op};
 use crate::phy::FrameSink;
 use crate::time::Instant;
@@ -16,7 +16,7 @@ const ETH: usize = EthernetRepr::HEADER_LEN;
 const MIN_FRAME: usize = 60;
 const DEFAULT_TTL: u8 = 64;
 
-impl Stack {
+impl Net {
     /// Routes and sends one IPv4 datagram of `payload_len` bytes, whose payload `fill`
     /// writes. Queues it behind ARP when the next hop is unresolved. Returns false when
     /// it was dropped (no route, too big, no buffer, ARP queue refused it).

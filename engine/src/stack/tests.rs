@@ -24,8 +24,11 @@ fn stack() -> Stack {
             mtu: 1500,
             arp: Default::default(),
             reassembly: Default::default(),
+            tcp: Default::default(),
+            workers: 1,
         },
         0,
+        Instant::ZERO,
     )
 }
 

@@ -1,0 +1,427 @@
+//! TCP on a worker: the socket table (established flows by 4-tuple, listeners
+//! replicated on every worker like SO_REUSEPORT), demux, SYN handling with a bounded SYN
+//! queue and SYN cookies beyond it, RST for segments to closed ports (RFC 9293
+//! §3.10.7.1), a timer wheel driving every connection's timers, and the built-in
+//! services.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+use super::flow::{FlowKey, FxBuild};
+use super::services::{App, ServiceKind, ServiceSpec};
+use super::syncookie::{CookieInfo, SynCookies};
+use super::timer_wheel::TimerWheel;
+use super::Net;
+use crate::phy::FrameSink;
+use crate::tcp::{IsnGenerator, State, Tcb, TcpConfig, TcpCounters, TcpError};
+use crate::time::Instant;
+use crate::wire::{IpProtocol, PseudoHeader, SeqNumber, TcpFlags, TcpOptions, TcpPacket, TcpRepr};
+
+/// TCP settings for a worker.
+#[derive(Debug, Clone)]
+pub struct TcpSetup {
+    pub cfg: TcpConfig,
+    pub services: Vec<ServiceSpec>,
+    /// Half-open connections per listener before SYN cookies take over.
+    pub syn_backlog: usize,
+    /// Connections per worker (all states); SYNs beyond it are dropped.
+    pub max_conns: usize,
+    /// Keys for ISNs and SYN cookies, the same on every worker.
+    pub isn_key: [u8; 16],
+    pub cookie_key: [u8; 16],
+}
+
+impl Default for TcpSetup {
+    fn default() -> Self {
+        TcpSetup {
+            cfg: TcpConfig::default(),
+            services: Vec::new(),
+            syn_backlog: 1024,
+            max_conns: 65536,
+            isn_key: [0x42; 16],
+            cookie_key: [0x24; 16],
+        }
+    }
+}
+
+/// Worker-level TCP counters (per-connection ones are in [`TcpCounters`]).
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct TcpStackCounters {
+    pub segments_rx: u64,
+    pub bad_checksum: u64,
+    pub malformed: u64,
+    /// Segments to no connection and no listener, answered with RST (or dropped if RST).
+    pub closed_port: u64,
+    pub rst_sent_closed: u64,
+    pub syn_received: u64,
+    pub syn_dropped_table_full: u64,
+    pub syn_cookies_sent: u64,
+    pub syn_cookies_accepted: u64,
+    pub syn_cookies_rejected: u64,
+    pub accepted: u64,
+    pub time_wait_reused: u64,
+    pub closed: u64,
+    pub errors_reset: u64,
+    pub errors_timed_out: u64,
+    /// Reassembled TCP datagrams for a flow another worker owns (dropped).
+    pub misrouted_fragments: u64,
+    pub app_bytes_in: u64,
+    pub app_bytes_out: u64,
+    /// Connections open now.
+    pub open: u64,
+}
+
+struct Listener {
+    kind: ServiceKind,
+    half_open: usize,
+}
+
+struct Conn {
+    tcb: Tcb,
+    key: FlowKey,
+    /// Timer generation: entries in the wheel with another generation are stale.
+    gen: u32,
+    armed: Option<Instant>,
+    app: Option<App>,
+    app_closed: bool,
+    /// The listener port while the connection is half-open (counted in its SYN queue).
+    half_open_on: Option<u16>,
+}
+
+/// The TCP sockets of one worker.
+pub struct TcpSockets {
+    conns: Vec<Option<Conn>>,
+    free: Vec<u32>,
+    flows: HashMap<FlowKey, u32, FxBuild>,
+    listeners: HashMap<u16, Listener, FxBuild>,
+    wheel: TimerWheel,
+    isn: IsnGenerator,
+    cookies: SynCookies,
+    setup: TcpSetup,
+    /// Counters of connections already gone, summed.
+    closed_totals: TcpCounters,
+    pub counters: TcpStackCounters,
+    scratch_due: Vec<(u32, u32)>,
+}
+
+impl TcpSockets {
+    pub fn new(now: Instant, setup: TcpSetup) -> Self {
+        let mut listeners = HashMap::default();
+        for s in &setup.services {
+            listeners.insert(s.port, Listener { kind: s.kind, half_open: 0 });
+        }
+        TcpSockets {
+            conns: Vec::new(),
+            free: Vec::new(),
+            flows: HashMap::default(),
+            listeners,
+            wheel: TimerWheel::new(now),
+            isn: IsnGenerator::new(setup.isn_key),
+            cookies: SynCookies::new(setup.cookie_key),
+            setup,
+            closed_totals: TcpCounters::default(),
+            counters: TcpStackCounters::default(),
+            scratch_due: Vec::new(),
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.wheel.next_deadline()
+    }
+
+    /// Per-connection counters summed over live and closed connections.
+    pub fn tcp_counters(&self) -> TcpCounters {
+        let mut c = self.closed_totals;
+        for conn in self.conns.iter().flatten() {
+            c.accumulate(&conn.tcb.counters());
+        }
+        c
+    }
+
+    /// (local, remote, state) of every connection, for listings and tests.
+    pub fn connections(&self) -> impl Iterator<Item = (FlowKey, State)> + '_ {
+        self.conns.iter().flatten().map(|c| (c.key, c.tcb.state()))
+    }
+
+    fn insert(&mut self, conn: Conn) -> u32 {
+        let key = conn.key;
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.conns[id as usize] = Some(conn);
+                id
+            }
+            None => {
+                self.conns.push(Some(conn));
+                (self.conns.len() - 1) as u32
+            }
+        };
+        self.flows.insert(key, id);
+        self.counters.open += 1;
+        id
+    }
+
+    fn remove(&mut self, id: u32) {
+        if let Some(conn) = self.conns.get_mut(id as usize).and_then(Option::take) {
+            self.flows.remove(&conn.key);
+            if let Some(port) = conn.half_open_on {
+                if let Some(l) = self.listeners.get_mut(&port) {
+                    l.half_open = l.half_open.saturating_sub(1);
+                }
+            }
+            match conn.tcb.error() {
+                Some(TcpError::Reset) | Some(TcpError::Refused) => self.counters.errors_reset += 1,
+                Some(TcpError::TimedOut) => self.counters.errors_timed_out += 1,
+                None => {}
+            }
+            self.closed_totals.accumulate(&conn.tcb.counters());
+            self.counters.closed += 1;
+            self.counters.open -= 1;
+            self.free.push(id);
+        }
+    }
+}
+
+impl super::Stack {
+    /// A TCP segment for one of our addresses (`data` is the IP payload).
+    pub(super) fn receive_tcp<S: FrameSink>(&mut self, now: Instant, tx: &mut S, src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) {
+        let tcp = &mut self.tcp;
+        tcp.counters.segments_rx += 1;
+        let pseudo = PseudoHeader { src, dst };
+        let pkt = match TcpPacket::new_checked(data) {
+            Ok(p) => p,
+            Err(_) => {
+                tcp.counters.malformed += 1;
+                return;
+            }
+        };
+        let seg = match TcpRepr::parse(&pkt, &pseudo, true) {
+            Ok(s) => s,
+            Err(crate::wire::Error::Checksum) => {
+                tcp.counters.bad_checksum += 1;
+                return;
+            }
+            Err(_) => {
+                tcp.counters.malformed += 1;
+                return;
+            }
+        };
+        let key = FlowKey { local: dst, local_port: seg.dst_port, remote: src, remote_port: seg.src_port };
+
+        if let Some(&id) = tcp.flows.get(&key) {
+            let conn = tcp.conns[id as usize].as_mut().expect("flow maps to a live slot");
+            if conn.tcb.time_wait_accepts_syn(&seg) {
+                tcp.counters.time_wait_reused += 1;
+                tcp.remove(id);
+            } else {
+                conn.tcb.handle_segment(now, &seg);
+                self.service(now, tx, id);
+                return;
+            }
+        }
+
+        let flags = seg.flags;
+        if let Some(listener) = tcp.listeners.get(&seg.dst_port) {
+            let kind = listener.kind;
+            if flags.syn && !flags.ack && !flags.rst {
+                tcp.counters.syn_received += 1;
+                if listener.half_open >= tcp.setup.syn_backlog {
+                    self.send_syn_cookie(now, tx, key, &seg);
+                    return;
+                }
+                if tcp.flows.len() >= tcp.setup.max_conns {
+                    tcp.counters.syn_dropped_table_full += 1;
+                    return;
+                }
+                let iss = tcp.isn.isn(now, (dst, seg.dst_port), (src, seg.src_port));
+                let tcb = Tcb::accept_syn(now, (dst, seg.dst_port), (src, seg.src_port), &seg, iss, &tcp.setup.cfg);
+                if let Some(l) = tcp.listeners.get_mut(&seg.dst_port) {
+                    l.half_open += 1;
+                }
+                tcp.counters.accepted += 1;
+                let id = tcp.insert(Conn {
+                    tcb,
+                    key,
+                    gen: 0,
+                    armed: None,
+                    app: Some(App::new(kind)),
+                    app_closed: false,
+                    half_open_on: Some(seg.dst_port),
+                });
+                self.service(now, tx, id);
+                return;
+            }
+            if flags.ack && !flags.syn && !flags.rst {
+                if let Some(info) = tcp.cookies.check(now, &key, seg.seq, seg.ack) {
+                    tcp.counters.syn_cookies_accepted += 1;
+                    self.accept_cookie(now, tx, key, kind, &seg, info);
+                    return;
+                }
+                tcp.counters.syn_cookies_rejected += 1;
+            }
+        }
+        tcp.counters.closed_port += 1;
+        self.reset_closed(now, tx, key, &seg);
+    }
+
+    /// RFC 9293 §3.10.7.1: answer a segment for no connection with a RST.
+    fn reset_closed<S: FrameSink>(&mut self, now: Instant, tx: &mut S, key: FlowKey, seg: &TcpRepr) {
+        if seg.flags.rst {
+            return;
+        }
+        let (seq, ack, flags) = if seg.flags.ack {
+            (seg.ack, SeqNumber(0), TcpFlags { rst: true, ..TcpFlags::default() })
+        } else {
+            (SeqNumber(0), seg.seq + seg.segment_len(), TcpFlags { rst: true, ack: true, ..TcpFlags::default() })
+        };
+        let repr = TcpRepr {
+            src_port: key.local_port,
+            dst_port: key.remote_port,
+            seq,
+            ack,
+            flags,
+            window: 0,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        if send_tcp(&mut self.net, now, tx, key.local, key.remote, &repr, (&[], &[])) {
+            self.tcp.counters.rst_sent_closed += 1;
+        }
+    }
+
+    /// SYN queue full: answer statelessly with a SYN-ACK whose ISN is a cookie.
+    fn send_syn_cookie<S: FrameSink>(&mut self, now: Instant, tx: &mut S, key: FlowKey, syn: &TcpRepr) {
+        let tcp = &mut self.tcp;
+        let info = CookieInfo {
+            mss: syn.options.mss.unwrap_or(536),
+            window_scale: syn.options.window_scale,
+            sack: syn.options.sack_permitted,
+        };
+        let iss = tcp.cookies.make(now, &key, syn.seq, info);
+        // A throwaway connection builds exactly the SYN-ACK the real one would.
+        let mut tcb = Tcb::accept_syn(now, (key.local, key.local_port), (key.remote, key.remote_port), syn, iss, &tcp.setup.cfg);
+        if let Some(seg) = tcb.poll_transmit(now, usize::MAX) {
+            if send_tcp(&mut self.net, now, tx, seg.src, seg.dst, &seg.repr, (&[], &[])) {
+                self.tcp.counters.syn_cookies_sent += 1;
+            }
+        }
+    }
+
+    /// The ACK completing a cookie handshake: rebuild the connection from the cookie.
+    fn accept_cookie<S: FrameSink>(&mut self, now: Instant, tx: &mut S, key: FlowKey, kind: ServiceKind, ack: &TcpRepr, info: CookieInfo) {
+        let tcp = &mut self.tcp;
+        if tcp.flows.len() >= tcp.setup.max_conns {
+            tcp.counters.syn_dropped_table_full += 1;
+            return;
+        }
+        let syn = TcpRepr {
+            src_port: ack.src_port,
+            dst_port: ack.dst_port,
+            seq: SeqNumber(ack.seq.0.wrapping_sub(1)),
+            ack: SeqNumber(0),
+            flags: TcpFlags { syn: true, ..TcpFlags::default() },
+            window: ack.window,
+            urgent: 0,
+            options: TcpOptions {
+                mss: Some(info.mss),
+                window_scale: info.window_scale,
+                sack_permitted: info.sack,
+                timestamps: ack.options.timestamps.map(|(tsval, _)| (tsval, 0)),
+                ..TcpOptions::default()
+            },
+            payload: &[],
+        };
+        let iss = SeqNumber(ack.ack.0.wrapping_sub(1));
+        let mut tcb = Tcb::accept_syn(now, (key.local, key.local_port), (key.remote, key.remote_port), &syn, iss, &tcp.setup.cfg);
+        tcb.handle_segment(now, ack);
+        tcp.counters.accepted += 1;
+        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, app: Some(App::new(kind)), app_closed: false, half_open_on: None });
+        self.service(now, tx, id);
+    }
+
+    /// After any event on connection `id`: run its service, send what it has, re-arm
+    /// its timer, and reap it once closed.
+    pub(super) fn service<S: FrameSink>(&mut self, now: Instant, tx: &mut S, id: u32) {
+        let tcp = &mut self.tcp;
+        let Some(conn) = tcp.conns.get_mut(id as usize).and_then(Option::as_mut) else { return };
+        if conn.half_open_on.is_some() && conn.tcb.state() != State::SynReceived {
+            let port = conn.half_open_on.take().unwrap_or(0);
+            if let Some(l) = tcp.listeners.get_mut(&port) {
+                l.half_open = l.half_open.saturating_sub(1);
+            }
+        }
+        if let Some(app) = conn.app.as_mut() {
+            if conn.tcb.is_established() || matches!(conn.tcb.state(), State::CloseWait | State::FinWait1 | State::FinWait2) {
+                let p = app.run(&mut conn.tcb);
+                tcp.counters.app_bytes_in += p.bytes_in;
+                tcp.counters.app_bytes_out += p.bytes_out;
+                if p.close && !conn.app_closed {
+                    conn.app_closed = true;
+                    conn.tcb.close();
+                }
+            }
+        }
+        let mtu = self.net.cfg.mtu;
+        loop {
+            let conn = self.tcp.conns[id as usize].as_mut().expect("live");
+            let Some(seg) = conn.tcb.poll_transmit(now, mtu.saturating_sub(20 + 60)) else { break };
+            let payload = conn.tcb.payload_for(&seg);
+            if !send_tcp(&mut self.net, now, tx, seg.src, seg.dst, &seg.repr, payload) {
+                break;
+            }
+            // Echo may make room for more input to be moved once data is acknowledged;
+            // that happens on the next ACK.
+        }
+        let tcp = &mut self.tcp;
+        let conn = tcp.conns[id as usize].as_mut().expect("live");
+        if conn.tcb.is_closed() {
+            tcp.remove(id);
+            return;
+        }
+        let deadline = conn.tcb.poll_timeout();
+        if deadline != conn.armed {
+            conn.gen = conn.gen.wrapping_add(1);
+            conn.armed = deadline;
+            if let Some(at) = deadline {
+                tcp.wheel.arm(id, conn.gen, at);
+            }
+        }
+    }
+
+    /// Runs the timers of connections due at `now`.
+    pub(super) fn poll_tcp<S: FrameSink>(&mut self, now: Instant, tx: &mut S) {
+        let mut due = std::mem::take(&mut self.tcp.scratch_due);
+        self.tcp.wheel.expire(now, |id, gen| due.push((id, gen)));
+        for &(id, gen) in &due {
+            let Some(conn) = self.tcp.conns.get_mut(id as usize).and_then(Option::as_mut) else { continue };
+            if conn.gen != gen {
+                continue;
+            }
+            conn.armed = None;
+            if conn.tcb.poll_timeout().is_some_and(|t| t <= now) {
+                conn.tcb.handle_timeout(now);
+            }
+            self.service(now, tx, id);
+        }
+        due.clear();
+        self.tcp.scratch_due = due;
+    }
+}
+
+/// Sends one TCP segment: header from `repr` (its payload ignored), payload from the
+/// two slices (a ring buffer's halves), checksum over the IPv4 pseudo-header.
+fn send_tcp<S: FrameSink>(net: &mut Net, now: Instant, tx: &mut S, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr, payload: (&[u8], &[u8])) -> bool {
+    let hlen = repr.header_len();
+    let plen = payload.0.len() + payload.1.len();
+    let pseudo = PseudoHeader { src, dst };
+    net.send_ipv4(now, tx, src, dst, IpProtocol::Tcp, hlen + plen, |buf| {
+        let mut pkt = TcpPacket::new_unchecked(&mut buf[..hlen + plen]);
+        repr.emit_header(&mut pkt);
+        let body = pkt.payload_mut();
+        body[..payload.0.len()].copy_from_slice(payload.0);
+        body[payload.0.len()..].copy_from_slice(payload.1);
+        pkt.fill_checksum(&pseudo);
+    })
+}

@@ -1,0 +1,399 @@
+//! Data transfer: segmentation, windows, Nagle and push, delayed ACKs, out-of-order
+//! reception, window updates, zero window and the persist timer.
+
+use super::*;
+
+const P: u32 = PEER_ISS + 1;
+const L: u32 = ISS + 1;
+
+#[test]
+fn send_segments_within_initial_window() {
+    let mut t = established();
+    let data = pattern(20_000);
+    assert_eq!(t.send(&data), 20_000);
+    let segs = recv_all(&mut t, ms(0));
+    // IW = 10 segments of 1000.
+    assert_eq!(segs.len(), 10);
+    for (i, s) in segs.iter().enumerate() {
+        assert_eq!(s.brief(), b(L + 1000 * i as u32, P, "A", 1000));
+        assert_eq!(s.payload, &data[1000 * i..1000 * (i + 1)]);
+    }
+    assert_eq!(t.bytes_in_flight(), 10_000);
+    // The handshake's RTT sample was ~0: RTO at the 200 ms floor.
+    assert_eq!(t.poll_timeout(), Some(ms(200)));
+    // Two segments acknowledged: slow start opens the window by two more, plus the two freed.
+    send(&mut t, ms(50), &Seg::ack(P, L + 2000));
+    let segs = recv_all(&mut t, ms(50));
+    assert_eq!(segs.len(), 4);
+    assert_eq!(segs[0].seq(), L + 10_000);
+    assert_eq!(t.cwnd(), 12_000);
+    // The timer restarted with an RTO from the 50 ms sample: 50 + 4*25 = 150 -> min 200.
+    assert_eq!(t.rto(), Duration::from_millis(200));
+    assert_eq!(t.poll_timeout(), Some(ms(250)));
+    send(&mut t, ms(100), &Seg::ack(P, L + 14_000));
+    assert_eq!(recv_all(&mut t, ms(100)).len(), 6);
+    send(&mut t, ms(150), &Seg::ack(P, L + 20_000));
+    recv_nothing(&mut t, ms(150));
+    assert_eq!(t.poll_timeout(), None);
+    assert_eq!(t.send_queued(), 0);
+}
+
+#[test]
+fn peer_window_limits_sending() {
+    let mut t = established();
+    send(&mut t, ms(0), &Seg::ack(P, L).win(2500));
+    t.send(&pattern(10_000));
+    let segs = recv_all(&mut t, ms(0));
+    // 1000 + 1000, then 500 is less than half the largest window seen (64000): wait.
+    assert_eq!(segs.iter().map(Out::len).collect::<Vec<_>>(), vec![1000, 1000]);
+    send(&mut t, ms(10), &Seg::ack(P, L + 2000).win(2500));
+    assert_eq!(recv_all(&mut t, ms(10)).iter().map(Out::len).collect::<Vec<_>>(), vec![1000, 1000]);
+}
+
+#[test]
+fn send_buffer_is_bounded() {
+    let mut t = established();
+    assert_eq!(t.send_capacity(), 64_000);
+    assert_eq!(t.send(&pattern(100_000)), 64_000);
+    assert_eq!(t.send(b"x"), 0);
+    assert!(!t.writable());
+    recv_all(&mut t, ms(0));
+    send(&mut t, ms(10), &Seg::ack(P, L + 3000));
+    assert_eq!(t.send_capacity(), 3000);
+    assert!(t.buffer_memory() <= 64_000 + 64_000);
+}
+
+#[test]
+fn nagle_holds_small_segments() {
+    let mut t = established();
+    t.send(b"a");
+    assert_eq!(recv_one(&mut t, ms(0)).brief(), b(L, P, "PA", 1));
+    t.send(b"b");
+    t.send(b"c");
+    recv_nothing(&mut t, ms(0));
+    send(&mut t, ms(10), &Seg::ack(P, L + 1));
+    let o = recv_one(&mut t, ms(10));
+    assert_eq!(o.brief(), b(L + 1, P, "PA", 2));
+    assert_eq!(o.payload, b"bc");
+}
+
+#[test]
+fn nodelay_and_push() {
+    let mut t = established();
+    t.set_nodelay(true);
+    t.send(b"a");
+    recv_one(&mut t, ms(0));
+    t.send(b"b");
+    assert_eq!(recv_one(&mut t, ms(0)).brief(), b(L + 1, P, "PA", 1));
+
+    let mut t = established();
+    t.send(b"a");
+    recv_one(&mut t, ms(0));
+    t.send(b"bc");
+    recv_nothing(&mut t, ms(0));
+    t.push();
+    assert_eq!(recv_one(&mut t, ms(0)).brief(), b(L + 1, P, "PA", 2));
+    t.send(b"d");
+    recv_nothing(&mut t, ms(0));
+}
+
+#[test]
+fn full_segments_are_not_held_by_nagle() {
+    let mut t = established();
+    t.send(b"a");
+    recv_one(&mut t, ms(0));
+    t.send(&pattern(2500));
+    let segs = recv_all(&mut t, ms(0));
+    assert_eq!(segs.iter().map(Out::len).collect::<Vec<_>>(), vec![1000, 1000]);
+    assert_eq!(segs[1].flags(), "A");
+}
+
+#[test]
+fn receive_in_order_with_delayed_ack() {
+    let mut t = established();
+    send(&mut t, ms(10), &Seg::ack(P, L).data(&pattern(500)));
+    recv_nothing(&mut t, ms(10));
+    assert_eq!(t.poll_timeout(), Some(ms(50)));
+    assert_eq!(t.recv_available(), 500);
+    tick(&mut t, ms(49));
+    recv_nothing(&mut t, ms(49));
+    tick(&mut t, ms(50));
+    let a = recv_one(&mut t, ms(50));
+    assert_eq!(a.brief(), b(L, P + 500, "A", 0));
+    assert_eq!(a.repr.window, 64_000 - 500);
+    assert_eq!(t.counters().delayed_acks, 1);
+    assert_eq!(read_all(&mut t), pattern(500));
+}
+
+#[test]
+fn ack_every_second_full_segment() {
+    let mut t = established();
+    let d = pattern(1000);
+    send(&mut t, ms(0), &Seg::ack(P, L).data(&d));
+    recv_nothing(&mut t, ms(0));
+    send(&mut t, ms(1), &Seg::ack(P + 1000, L).data(&d));
+    assert_eq!(recv_one(&mut t, ms(1)).brief(), b(L, P + 2000, "A", 0));
+    assert_eq!(t.poll_timeout(), None);
+    send(&mut t, ms(2), &Seg::ack(P + 2000, L).data(&d));
+    recv_nothing(&mut t, ms(2));
+    assert_eq!(t.poll_timeout(), Some(ms(42)));
+}
+
+#[test]
+fn ack_delay_zero_acks_every_segment() {
+    let mut t = established_with(&TcpConfig { ack_delay: Duration::ZERO, ..cfg() });
+    send(&mut t, ms(0), &Seg::ack(P, L).data(b"x"));
+    assert_eq!(recv_one(&mut t, ms(0)).brief(), b(L, P + 1, "A", 0));
+}
+
+#[test]
+fn data_piggybacks_the_ack() {
+    let mut t = established();
+    send(&mut t, ms(0), &Seg::ack(P, L).data(b"ping"));
+    t.send(b"pong");
+    assert_eq!(recv_one(&mut t, ms(0)).brief(), b(L, P + 4, "PA", 4));
+    assert_eq!(t.poll_timeout(), Some(ms(200)));
+}
+
+#[test]
+fn out_of_order_acked_at_once_and_reassembled() {
+    let mut t = established();
+    let d = pattern(3000);
+    send(&mut t, ms(0), &Seg::ack(P + 2000, L).data(&d[2000..]));
+    assert_eq!(recv_one(&mut t, ms(0)).brief(), b(L, P, "A", 0));
+    send(&mut t, ms(1), &Seg::ack(P + 1000, L).data(&d[1000..2000]));
+    assert_eq!(recv_one(&mut t, ms(1)).brief(), b(L, P, "A", 0));
+    assert_eq!(t.recv_available(), 0);
+    // The gap fill is acknowledged at once.
+    send(&mut t, ms(2), &Seg::ack(P, L).data(&d[..1000]));
+    let a = recv_one(&mut t, ms(2));
+    assert_eq!(a.brief(), b(L, P + 3000, "A", 0));
+    assert_eq!(read_all(&mut t), d);
+    assert_eq!(t.counters().ooo_segments, 2);
+}
+
+#[test]
+fn out_of_order_range_limit_drops() {
+    let mut t = established_with(&TcpConfig { max_ooo_ranges: 2, ..cfg() });
+    for i in 1..=3u32 {
+        send(&mut t, ms(0), &Seg::ack(P + 200 * i, L).data(&[1; 100]));
+    }
+    recv_all(&mut t, ms(0));
+    assert_eq!(t.counters().ooo_segments, 2);
+    assert_eq!(t.counters().ooo_dropped, 1);
+}
+
+#[test]
+fn duplicate_and_overlapping_data() {
+    let mut t = established();
+    send(&mut t, ms(0), &Seg::ack(P, L).data(b"hello"));
+    // Entirely old: unacceptable, acknowledged at once.
+    send(&mut t, ms(1), &Seg::ack(P, L).data(b"hello"));
+    assert_eq!(recv_one(&mut t, ms(1)).brief(), b(L, P + 5, "A", 0));
+    // Overlapping: the new part is taken.
+    send(&mut t, ms(2), &Seg::ack(P + 3, L).data(b"lo world"));
+    assert_eq!(read_all(&mut t), b"hello world");
+}
+
+#[test]
+fn receive_window_closes_and_reopens() {
+    let c = TcpConfig { recv_buffer: 4000, ..cfg() };
+    let mut t = established_with(&c);
+    let d = pattern(5000);
+    for i in 0..4usize {
+        send(&mut t, ms(i as u64), &Seg::ack(P + 1000 * i as u32, L).data(&d[1000 * i..1000 * (i + 1)]));
+    }
+    let acks = recv_all(&mut t, ms(4));
+    assert_eq!(acks.last().unwrap().repr.window, 0);
+    assert_eq!(acks.last().unwrap().ack(), P + 4000);
+    // Beyond the window: dropped, acknowledged.
+    send(&mut t, ms(5), &Seg::ack(P + 4000, L).data(&d[4000..]));
+    let a = recv_one(&mut t, ms(5));
+    assert_eq!((a.ack(), a.repr.window), (P + 4000, 0));
+    assert_eq!(t.counters().out_of_window_bytes, 1000);
+    // Reading a little does not reopen (SWS avoidance: less than min(buffer/2, MSS)).
+    let mut buf = [0; 500];
+    t.recv(&mut buf);
+    recv_nothing(&mut t, ms(6));
+    // Reading enough sends a window update.
+    let mut buf = [0; 3500];
+    t.recv(&mut buf);
+    let u = recv_one(&mut t, ms(7));
+    assert_eq!((u.ack(), u.repr.window), (P + 4000, 4000));
+    assert_eq!(t.counters().window_updates, 1);
+}
+
+#[test]
+fn zero_window_persist_probes_with_backoff() {
+    let mut t = established();
+    send(&mut t, ms(0), &Seg::ack(P, L).win(0));
+    t.send(b"data");
+    recv_nothing(&mut t, ms(0));
+    // Persist timer: the RTO (200 ms), then doubling.
+    let mut at = 0;
+    for gap in [200, 400, 800] {
+        at += gap;
+        assert_eq!(t.poll_timeout(), Some(ms(at)));
+        tick(&mut t, ms(at));
+        let probe = recv_one(&mut t, ms(at));
+        assert_eq!(probe.brief(), b(L - 1, P, "A", 0));
+        // Answered with the window still closed.
+        send(&mut t, ms(at + 1), &Seg::ack(P, L).win(0));
+        recv_nothing(&mut t, ms(at + 1));
+    }
+    assert_eq!(t.counters().persist_probes, 3);
+    assert_eq!(t.state(), State::Established);
+    // The window opens: data flows.
+    send(&mut t, ms(at + 2), &Seg::ack(P, L).win(1000));
+    assert_eq!(recv_one(&mut t, ms(at + 2)).brief(), b(L, P, "PA", 4));
+}
+
+#[test]
+fn unanswered_persist_probes_time_out() {
+    let mut t = established_with(&TcpConfig { max_retransmits: 3, ..cfg() });
+    send(&mut t, ms(0), &Seg::ack(P, L).win(0));
+    t.send(b"data");
+    recv_nothing(&mut t, ms(0));
+    for _ in 0..3 {
+        let at = t.poll_timeout().unwrap();
+        tick(&mut t, at);
+        recv_one(&mut t, at);
+    }
+    let at = t.poll_timeout().unwrap();
+    tick(&mut t, at);
+    assert_eq!(t.error(), Some(TcpError::TimedOut));
+}
+
+#[test]
+fn small_window_sent_on_persist_override() {
+    let mut t = established();
+    // Window 300 with 64000 seen before: below half, hold; the persist timer sends it.
+    send(&mut t, ms(0), &Seg::ack(P, L).win(300));
+    t.send(&pattern(2000));
+    recv_nothing(&mut t, ms(0));
+    tick(&mut t, ms(200));
+    assert_eq!(recv_one(&mut t, ms(200)).brief(), b(L, P, "A", 300));
+}
+
+#[test]
+fn window_shrinking_to_zero_with_data_in_flight() {
+    let mut t = established();
+    t.send(&pattern(3000));
+    assert_eq!(recv_all(&mut t, ms(0)).len(), 3);
+    // The peer takes the first segment and closes its window.
+    send(&mut t, ms(10), &Seg::ack(P, L + 1000).win(0));
+    recv_nothing(&mut t, ms(10));
+    // RTO: the window is closed, so probe rather than retransmit.
+    let at = t.poll_timeout().unwrap();
+    tick(&mut t, at);
+    recv_nothing(&mut t, at);
+    let at = t.poll_timeout().unwrap();
+    tick(&mut t, at);
+    assert_eq!(recv_one(&mut t, at).brief(), b(L + 999, P, "A", 0));
+    send(&mut t, at, &Seg::ack(P, L + 1000).win(5000));
+    let segs = recv_all(&mut t, at);
+    assert_eq!(segs.iter().map(Out::brief).collect::<Vec<_>>(), vec![b(L + 1000, P, "A", 1000), b(L + 2000, P, "PA", 1000)]);
+    assert_eq!(t.counters().timeouts, 0);
+}
+
+#[test]
+fn recv_slices_and_consume() {
+    let mut t = established();
+    send(&mut t, ms(0), &Seg::ack(P, L).data(b"abcdef"));
+    let (a, b2) = t.recv_slices();
+    assert_eq!([a, b2].concat(), b"abcdef");
+    t.recv_consume(4);
+    assert_eq!(read_all(&mut t), b"ef");
+}
+
+#[test]
+fn application_limited_sender_does_not_grow_cwnd() {
+    let mut t = established();
+    for i in 0..50u32 {
+        t.send(&[1; 100]);
+        recv_one(&mut t, ms(i as u64 * 10));
+        send(&mut t, ms(i as u64 * 10 + 5), &Seg::ack(P, L + 100 * (i + 1)));
+    }
+    assert_eq!(t.cwnd(), 10_000);
+}
+
+#[test]
+fn sequence_numbers_wrap() {
+    let iss = u32::MAX - 1500;
+    let peer = u32::MAX - 700;
+    let c = TcpConfig { sack: true, ..cfg() };
+    let mut t = Tcb::connect(ms(0), LOCAL, REMOTE, SeqNumber(iss), &c);
+    recv_one(&mut t, ms(0));
+    let mut sa = Seg::ack(peer, iss.wrapping_add(1)).syn().mss(1000);
+    sa.options.sack_permitted = true;
+    send(&mut t, ms(1), &sa);
+    recv_one(&mut t, ms(1));
+    let l = iss.wrapping_add(1);
+    let p = peer.wrapping_add(1);
+    // Out: 5000 bytes across the wrap, the second segment lost and SACK-recovered.
+    let out = pattern(5000);
+    t.send(&out);
+    let segs = recv_all(&mut t, ms(2));
+    assert_eq!(segs.len(), 5);
+    let s = |n: u32| l.wrapping_add(n);
+    send(&mut t, ms(10), &Seg::ack(p, s(1000)).sack(&[(s(2000), s(5000))]));
+    let r = recv_all(&mut t, ms(10));
+    assert_eq!(r[0].brief(), b(s(1000), p, "A", 1000));
+    assert_eq!(r[0].payload, &out[1000..2000]);
+    send(&mut t, ms(20), &Seg::ack(p, s(5000)));
+    assert_eq!(t.bytes_in_flight(), 0);
+    // In: 3000 bytes across the wrap, out of order.
+    let inb = pattern(3000);
+    let q = |n: u32| p.wrapping_add(n);
+    send(&mut t, ms(21), &Seg::ack(q(1000), s(5000)).data(&inb[1000..]));
+    send(&mut t, ms(22), &Seg::ack(q(0), s(5000)).data(&inb[..1000]));
+    assert_eq!(read_all(&mut t), inb);
+    send(&mut t, ms(23), &Seg::ack(q(3000), s(5000)).fin());
+    assert_eq!(t.state(), State::CloseWait);
+    t.close();
+    let f = recv_all(&mut t, ms(23));
+    assert_eq!(f.last().unwrap().brief(), b(s(5000), q(3001), "FA", 0));
+    send(&mut t, ms(24), &Seg::ack(q(3001), s(5001)));
+    assert!(t.is_closed());
+}
+
+#[test]
+fn restart_window_after_idle() {
+    let mut t = established();
+    t.send(&pattern(10_000));
+    assert_eq!(recv_all(&mut t, ms(0)).len(), 10);
+    send(&mut t, ms(10), &Seg::ack(P, L + 10_000));
+    assert_eq!(t.cwnd(), 12_000);
+    // Shortly after: the whole window goes out.
+    t.send(&pattern(12_000));
+    assert_eq!(recv_all(&mut t, ms(20)).len(), 12);
+    send(&mut t, ms(30), &Seg::ack(P, L + 22_000));
+    let grown = t.cwnd();
+    assert!(grown > 12_000);
+    // Idle for longer than an RTO: back to the initial window (RFC 5681 §4.1).
+    t.send(&pattern(30_000));
+    assert_eq!(recv_all(&mut t, ms(2000)).len(), 10);
+    assert_eq!(t.cwnd(), 10_000);
+}
+
+#[test]
+fn caller_payload_budget() {
+    let mut t = established();
+    t.send(&pattern(1500));
+    let s = t.poll_transmit(ms(0), 600).unwrap();
+    assert_eq!(s.payload_len, 600);
+    let (a, b2) = t.payload_for(&s);
+    assert_eq!([a, b2].concat(), &pattern(1500)[..600]);
+    let s = t.poll_transmit(ms(0), 600).unwrap();
+    assert_eq!((s.repr.seq.0, s.payload_len), (L + 600, 600));
+    // A zero budget still lets control segments out: an ACK, a FIN.
+    let mut t = established();
+    send(&mut t, ms(1), &Seg::ack(P, L).data(b"x"));
+    assert_eq!(read_all(&mut t), b"x");
+    tick(&mut t, ms(41));
+    let s = t.poll_transmit(ms(41), 0).unwrap();
+    assert_eq!((s.payload_len, s.repr.flags.fin, s.repr.ack.0), (0, false, P + 1));
+    t.close();
+    let s = t.poll_transmit(ms(42), 0).unwrap();
+    assert_eq!((s.payload_len, s.repr.flags.fin, s.repr.flags.rst), (0, true, false));
+}
