@@ -9,6 +9,12 @@ pub trait FrameSink {
     /// at its start and returns the frame's length (0 abandons the buffer). Returns
     /// false when no buffer was available: the frame is dropped and the sink counts it.
     fn send<F: FnOnce(&mut [u8]) -> usize>(&mut self, f: F) -> bool;
+
+    /// Whether a `send` now would get a buffer. Senders that can hold data back (TCP)
+    /// ask first instead of losing a segment.
+    fn ready(&mut self) -> bool {
+        true
+    }
 }
 
 /// The smallest buffer a sink hands out: a full 1500-byte MTU frame plus Ethernet header,
@@ -25,6 +31,10 @@ pub struct VecSink {
 }
 
 impl FrameSink for VecSink {
+    fn ready(&mut self) -> bool {
+        self.limit.is_none_or(|l| self.frames.len() < l)
+    }
+
     fn send<F: FnOnce(&mut [u8]) -> usize>(&mut self, f: F) -> bool {
         if self.limit.is_some_and(|l| self.frames.len() >= l) {
             self.refused += 1;

@@ -234,6 +234,10 @@ pub struct FaultySink<'a, S: FrameSink> {
 }
 
 impl<S: FrameSink> FrameSink for FaultySink<'_, S> {
+    fn ready(&mut self) -> bool {
+        self.inner.ready()
+    }
+
     fn send<F: FnOnce(&mut [u8]) -> usize>(&mut self, f: F) -> bool {
         let fate = self.inj.fate(self.inj.tx.held.len());
         let sent = match fate {

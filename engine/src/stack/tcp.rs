@@ -67,6 +67,8 @@ pub struct TcpStackCounters {
     pub errors_timed_out: u64,
     /// Reassembled TCP datagrams for a flow another worker owns (dropped).
     pub misrouted_fragments: u64,
+    /// Times a connection had to wait for a free TX buffer.
+    pub tx_blocked: u64,
     pub app_bytes_in: u64,
     pub app_bytes_out: u64,
     /// Connections open now.
@@ -104,6 +106,8 @@ pub struct TcpSockets {
     closed_totals: TcpCounters,
     pub counters: TcpStackCounters,
     scratch_due: Vec<(u32, u32)>,
+    /// Connections that stopped sending for want of a TX buffer; retried on `poll`.
+    blocked: Vec<u32>,
 }
 
 impl TcpSockets {
@@ -124,10 +128,14 @@ impl TcpSockets {
             closed_totals: TcpCounters::default(),
             counters: TcpStackCounters::default(),
             scratch_due: Vec::new(),
+            blocked: Vec::new(),
         }
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.blocked.is_empty() {
+            return Some(Instant::ZERO);
+        }
         self.wheel.next_deadline()
     }
 
@@ -363,16 +371,22 @@ impl super::Stack {
                 }
             }
         }
-        let mtu = self.net.cfg.mtu;
         loop {
+            if !tx.ready() {
+                // Out of TX buffers (in copy mode on veth a sent frame returns only when
+                // the peer has consumed it): keep the data, try again on the next poll.
+                self.tcp.counters.tx_blocked += 1;
+                if !self.tcp.blocked.contains(&id) {
+                    self.tcp.blocked.push(id);
+                }
+                break;
+            }
             let conn = self.tcp.conns[id as usize].as_mut().expect("live");
-            let Some(seg) = conn.tcb.poll_transmit(now, mtu.saturating_sub(20 + 60)) else { break };
+            let Some(seg) = conn.tcb.poll_transmit(now, usize::MAX) else { break };
             let payload = conn.tcb.payload_for(&seg);
             if !send_tcp(&mut self.net, now, tx, seg.src, seg.dst, &seg.repr, payload) {
                 break;
             }
-            // Echo may make room for more input to be moved once data is acknowledged;
-            // that happens on the next ACK.
         }
         let tcp = &mut self.tcp;
         let conn = tcp.conns[id as usize].as_mut().expect("live");
@@ -392,6 +406,12 @@ impl super::Stack {
 
     /// Runs the timers of connections due at `now`.
     pub(super) fn poll_tcp<S: FrameSink>(&mut self, now: Instant, tx: &mut S) {
+        if !self.tcp.blocked.is_empty() && tx.ready() {
+            let blocked = std::mem::take(&mut self.tcp.blocked);
+            for id in blocked {
+                self.service(now, tx, id);
+            }
+        }
         let mut due = std::mem::take(&mut self.tcp.scratch_due);
         self.tcp.wheel.expire(now, |id, gen| due.push((id, gen)));
         for &(id, gen) in &due {

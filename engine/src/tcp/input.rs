@@ -175,6 +175,13 @@ impl Tcb {
             return;
         }
         if self.state == State::SynReceived {
+            if self.snd_max == self.iss && seg.ack == self.iss + 1 {
+                // SYN cookies: the stack answered the SYN statelessly and rebuilt this
+                // connection from the ACK. Knowing ISS+1 proves the SYN-ACK was seen.
+                self.snd_nxt = self.iss + 1;
+                self.snd_max = self.iss + 1;
+                self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + self.recv_buf.free().min(0xffff));
+            }
             if !(self.snd_una < seg.ack && seg.ack <= self.snd_max) {
                 self.counters.bad_ack += 1;
                 self.queue_rst(seg.ack, None);

@@ -245,6 +245,12 @@ impl Tcb {
     /// Passive open: the stack's listener received `syn` (SYN set, ACK and RST clear)
     /// for `local` from `remote`. The SYN-ACK waits in `poll_transmit`. A segment that
     /// is not such a SYN yields a connection already `Closed`.
+    ///
+    /// SYN cookies: the stack may send the SYN-ACK itself (e.g. from a throwaway
+    /// connection built with the cookie as `iss`), then, when the ACK arrives, rebuild
+    /// the SYN from the cookie, call `accept_syn` with the same `iss` and hand the ACK
+    /// to [`handle_segment`](Self::handle_segment): an ACK of exactly ISS+1 before the
+    /// SYN-ACK was polled counts as acknowledging the SYN-ACK the stack sent.
     pub fn accept_syn(
         now: Instant,
         local: Endpoint,

@@ -395,6 +395,13 @@ pub struct TxWriter<'a> {
 }
 
 impl FrameSink for TxWriter<'_> {
+    fn ready(&mut self) -> bool {
+        if self.free.is_empty() {
+            reap(self.cq, self.cq_descs, self.free, self.ledger, self.frame_shift);
+        }
+        !self.free.is_empty()
+    }
+
     #[inline]
     fn send<F: FnOnce(&mut [u8]) -> usize>(&mut self, f: F) -> bool {
         if self.free.is_empty() {

@@ -210,3 +210,26 @@ fn close_in_syn_sent_just_drops() {
     assert_eq!(t.error(), None);
     recv_nothing(&mut t, ms(0));
 }
+
+#[test]
+fn syn_cookie_completion() {
+    let mut syn = Seg::new(PEER_ISS).syn().mss(1000).ts(100, 0);
+    syn.options.sack_permitted = true;
+    let c = TcpConfig { timestamps: true, sack: true, ..cfg() };
+    // The stack's stateless SYN-ACK, built by a throwaway connection.
+    let mut throwaway = Tcb::accept_syn(ms(0), LOCAL, REMOTE, &syn.repr(), SeqNumber(ISS), &c);
+    let sa = recv_one(&mut throwaway, ms(0));
+    let tsval = sa.repr.options.timestamps.unwrap().0;
+    // The ACK arrives; the connection is rebuilt from the cookie.
+    let ack = Seg::ack(PEER_ISS + 1, ISS + 1).ts(110, tsval).data(b"GET /");
+    let mut t = Tcb::accept_syn(ms(10), LOCAL, REMOTE, &syn.repr(), SeqNumber(ISS), &c);
+    send(&mut t, ms(10), &ack);
+    assert_eq!(t.state(), State::Established);
+    assert_eq!(read_all(&mut t), b"GET /");
+    assert_eq!(t.srtt(), Some(Duration::from_millis(10)));
+    // Any other ACK still gets a reset.
+    let mut t = Tcb::accept_syn(ms(10), LOCAL, REMOTE, &syn.repr(), SeqNumber(ISS), &c);
+    send(&mut t, ms(10), &Seg::ack(PEER_ISS + 1, ISS + 2).ts(110, tsval));
+    assert_eq!(recv(&mut t, ms(10)).unwrap().brief(), b(ISS + 2, 0, "R", 0));
+    assert_eq!(t.state(), State::SynReceived);
+}
