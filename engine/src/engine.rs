@@ -75,6 +75,8 @@ pub struct WorkerJson {
     pub pinned: bool,
     pub xdp: QueueCounters,
     pub stack: crate::stack::StackCounters,
+    /// Per-connection TCP counters summed over the worker's connections.
+    pub tcp: crate::tcp::TcpCounters,
     pub datapath: crate::xsk::QueueStats,
     pub kernel: crate::xsk::KernelStats,
     pub frames: crate::xsk::LedgerReport,
@@ -294,6 +296,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
             pinned: r.pinned,
             xdp: program.counters(r.queue_id),
             stack: r.stack,
+            tcp: r.tcp,
             datapath: r.queue,
             kernel: r.kernel,
             frames: r.ledger,

@@ -55,6 +55,13 @@ pub fn render(r: &Report) -> String {
             nonzero("", &v, &mut stack);
         }
         let _ = writeln!(s, "  stack: {}", stack.join(" "));
+        let mut tcp = Vec::new();
+        if let Ok(v) = serde_json::to_value(w.tcp) {
+            nonzero("", &v, &mut tcp);
+        }
+        if !tcp.is_empty() {
+            let _ = writeln!(s, "  tcp: {}", tcp.join(" "));
+        }
         let mut dp = Vec::new();
         for (name, v) in [("kernel", serde_json::to_value(w.kernel)), ("datapath", serde_json::to_value(w.datapath))] {
             if let Ok(v) = v {
