@@ -269,3 +269,31 @@ pub fn parse_mac(s: &str) -> [u8; 6] {
     }
     m
 }
+
+/// Runs tests/tools/tcpclient.py in the peer namespace; returns its JSON result.
+pub fn tcp_client(net: &Net, port: u16, mode: &str, n: u64) -> serde_json::Value {
+    let out = Command::new("ip")
+        .args(["netns", "exec", &net.peer_ns(), "timeout", "600", "python3"])
+        .arg(repo().join("tests/tools/tcpclient.py"))
+        .args([&net.engine_ip(), &port.to_string(), mode, &n.to_string()])
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("[client] {port} {mode} {n}: {}", text.trim());
+    serde_json::from_str(text.trim()).unwrap_or_else(|_| panic!("client printed no result: {text} {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+impl Net {
+    /// Drops `pct` percent of TCP segments each way at the kernel peer (iptables
+    /// statistic match), since this kernel has no netem.
+    pub fn peer_tcp_loss(&self, pct: f64) {
+        let p = format!("{}", pct / 100.0);
+        for chain in ["INPUT", "OUTPUT"] {
+            let out = self.peer(&["iptables", "-A", chain, "-p", "tcp", "-m", "statistic", "--mode", "random", "--probability", &p, "-j", "DROP"]);
+            assert!(out.status.success(), "iptables: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    pub fn peer_clear_loss(&self) {
+        self.peer(&["iptables", "-F"]);
+    }
+}
