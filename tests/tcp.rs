@@ -199,3 +199,53 @@ fn capture_shows_no_malformed_packets() {
     assert!(engine_frames > 1000, "capture saw the engine's frames ({engine_frames})");
     assert_eq!(bad, 0, "bad frames from the engine:\n{}", text.lines().take(20).collect::<Vec<_>>().join("\n"));
 }
+
+/// A SYN flood from unresolvable spoofed sources plus random junk segments: the engine
+/// counts and drops or answers them, keeps its memory bounded, and keeps serving.
+#[test]
+fn survives_syn_flood_and_junk_segments() {
+    if !can_run() {
+        return;
+    }
+    let net = Net::up("bpt20", 90, 1);
+    let e = engine(&net, &["--tcp-syn-backlog", "256"]);
+    ok(&tcp_client(&net, 7, "echo", MIB));
+    let out = net.peer(&[
+        "python3",
+        &repo().join("tests/tools/hostile.py").to_string_lossy(),
+        &net.peer_if(),
+        &net.peer_mac(),
+        &net.engine_mac(),
+        &net.net,
+        "7",
+        "3000",
+        "3000",
+    ]);
+    assert!(out.status.success(), "hostile.py: {}", String::from_utf8_lossy(&out.stderr));
+    ok(&tcp_client(&net, 7, "echo", 4 * MIB));
+    ok(&tcp_client(&net, 7, "short", 50));
+    assert!(net.ping(&net.engine_ip(), 56));
+    let (report, _) = e.stop();
+    let t = |k: &str| total(&report, &["stack", "tcp", k]);
+    assert!(t("syn_cookies_sent") > 0, "the flood overflowed the SYN queue into cookies: {report}");
+    assert!(t("bad_checksum") >= 300, "{report}");
+    assert!(t("malformed") > 0 || t("closed_port") > 0, "junk was counted: {report}");
+}
+
+/// A rate limit (tc tbf) on the peer's side: the engine's sender adapts to the queue
+/// and its drops, and the data arrives intact.
+#[test]
+fn bulk_through_a_rate_limit() {
+    if !can_run() {
+        return;
+    }
+    let net = Net::up("bpt21", 91, 1);
+    let e = engine(&net, &[]);
+    // The engine's own egress bypasses the kernel's qdiscs, so shape the peer's egress:
+    // the echo data towards the engine, and the ACKs that clock chargen's sending.
+    let out = net.peer(&["tc", "qdisc", "add", "dev", &net.peer_if(), "root", "tbf", "rate", "200mbit", "burst", "64kb", "latency", "20ms"]);
+    assert!(out.status.success(), "tc: {}", String::from_utf8_lossy(&out.stderr));
+    ok(&tcp_client(&net, 7, "echo", 16 * MIB));
+    ok(&tcp_client(&net, 19, "chargen", 16 * MIB));
+    e.stop();
+}
