@@ -106,6 +106,9 @@ pub struct TcpArgs {
     /// Do not offer window scaling (RFC 7323).
     #[arg(long)]
     pub tcp_no_window_scaling: bool,
+    /// Ephemeral ports for connections the engine opens, FIRST-LAST.
+    #[arg(long, default_value = "32768-60999", value_parser = parse_port_range)]
+    pub local_port_range: std::ops::RangeInclusive<u16>,
     /// Send keepalive probes after this many idle seconds (off by default).
     #[arg(long, value_name = "SECS")]
     pub tcp_keepalive: Option<u64>,
@@ -135,6 +138,17 @@ impl std::str::FromStr for QueueCount {
             _ => Err(format!("'{s}' is not a queue count (a number > 0, or all)")),
         }
     }
+}
+
+/// Parses `FIRST-LAST` port ranges.
+pub fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let bad = || format!("'{s}' is not a port range FIRST-LAST (e.g. 32768-60999)");
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let (a, b): (u16, u16) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+    if a == 0 || a > b {
+        return Err(bad());
+    }
+    Ok(a..=b)
 }
 
 /// Parses `1`, `0,1`, `2-5`, `0,2-3`.

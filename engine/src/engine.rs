@@ -158,6 +158,7 @@ fn tcp_setup(args: &RunArgs, mtu: usize) -> Result<TcpSetup, EngineError> {
         max_conns: t.tcp_max_conns.max(1),
         isn_key: rand::random(),
         cookie_key: rand::random(),
+        local_ports: t.local_port_range.clone(),
     })
 }
 

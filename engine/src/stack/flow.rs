@@ -43,6 +43,32 @@ impl FlowKey {
     }
 }
 
+/// Picks an ephemeral local port for an active open from `local` to `remote:remote_port`
+/// such that the flow hashes to `worker` (so its segments come back to the worker that
+/// opened it on an RSS NIC, and need no hand-off in software). Searches `range` starting
+/// at `offset` (randomise it), skipping ports `in_use` says are taken. None when every
+/// port in the range is taken or hashes elsewhere.
+pub fn pick_local_port(
+    local: Ipv4Addr,
+    remote: Ipv4Addr,
+    remote_port: u16,
+    worker: usize,
+    workers: usize,
+    range: std::ops::RangeInclusive<u16>,
+    offset: u16,
+    mut in_use: impl FnMut(u16) -> bool,
+) -> Option<u16> {
+    let (lo, hi) = (*range.start() as u32, *range.end() as u32);
+    if lo > hi {
+        return None;
+    }
+    let span = hi - lo + 1;
+    (0..span).map(|i| (lo + (offset as u32 + i) % span) as u16).find(|&port| {
+        let key = FlowKey { local, local_port: port, remote, remote_port };
+        key.owner(workers) == worker && !in_use(port)
+    })
+}
+
 /// The Toeplitz hash of `input` under `key` (key at least input + 4 bytes long).
 pub fn toeplitz(key: &[u8], input: &[u8]) -> u32 {
     let mut result = 0u32;
@@ -109,6 +135,24 @@ mod tests {
             let f = FlowKey { remote: src.parse().unwrap(), remote_port: sport, local: dst.parse().unwrap(), local_port: dport };
             assert_eq!(f.rss_hash(), want, "{src}:{sport} -> {dst}:{dport}");
         }
+    }
+
+    #[test]
+    fn picked_ports_hash_to_the_opener() {
+        let (l, r) = (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1));
+        for workers in 1..5 {
+            for worker in 0..workers {
+                let mut taken = std::collections::HashSet::new();
+                for k in 0..50u16 {
+                    let p = pick_local_port(l, r, 80, worker, workers, 32768..=60999, k * 977, |p| taken.contains(&p)).unwrap();
+                    assert!((32768..=60999).contains(&p));
+                    let f = FlowKey { local: l, local_port: p, remote: r, remote_port: 80 };
+                    assert_eq!(f.owner(workers), worker);
+                    assert!(taken.insert(p), "never a port in use");
+                }
+            }
+        }
+        assert_eq!(pick_local_port(l, r, 80, 0, 1, 5000..=5001, 0, |_| true), None, "exhausted");
     }
 
     #[test]

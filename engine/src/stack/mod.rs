@@ -17,12 +17,14 @@ pub mod tcp;
 mod timer_wheel;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_tcp;
 
 use std::net::Ipv4Addr;
 
 pub use counters::StackCounters;
 pub use services::{ServiceKind, ServiceSpec};
-pub use tcp::{TcpSetup, TcpStackCounters};
+pub use tcp::{ConnId, ConnectError, TcpSetup, TcpStackCounters};
 
 use crate::arp::{ArpConfig, ArpResolver};
 use crate::icmp::RateLimiter;

@@ -31,6 +31,8 @@ pub struct TcpSetup {
     /// Keys for ISNs and SYN cookies, the same on every worker.
     pub isn_key: [u8; 16],
     pub cookie_key: [u8; 16],
+    /// Ephemeral ports for active opens (Linux's default range).
+    pub local_ports: std::ops::RangeInclusive<u16>,
 }
 
 impl Default for TcpSetup {
@@ -42,9 +44,25 @@ impl Default for TcpSetup {
             max_conns: 65536,
             isn_key: [0x42; 16],
             cookie_key: [0x24; 16],
+            local_ports: 32768..=60999,
         }
     }
 }
+
+/// Why an active open could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error("no free local port hashes to this worker (ephemeral ports exhausted)")]
+    NoPort,
+    #[error("{0} is not one of the engine's addresses")]
+    NotOurAddress(Ipv4Addr),
+    #[error("the connection table is full")]
+    TableFull,
+}
+
+/// Names a connection on its worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId(pub u32);
 
 /// Worker-level TCP counters (per-connection ones are in [`TcpCounters`]).
 #[derive(Debug, Default, Clone, Copy, Serialize)]
@@ -90,6 +108,9 @@ struct Conn {
     app_closed: bool,
     /// The listener port while the connection is half-open (counted in its SYN queue).
     half_open_on: Option<u16>,
+    /// An application holds this connection (active opens): it is reaped only after
+    /// the application released it, so it can still read the data and the error.
+    held: bool,
 }
 
 /// The TCP sockets of one worker.
@@ -192,6 +213,51 @@ impl TcpSockets {
 }
 
 impl super::Stack {
+    /// Active open from `local` to `remote:port`, with an ephemeral port that hashes to
+    /// this worker. The SYN goes out through `tx` (after ARP, if needed). The connection
+    /// runs no service: drive it through [`Stack::tcp_conn`].
+    pub fn tcp_connect<S: FrameSink>(&mut self, now: Instant, tx: &mut S, local: Ipv4Addr, remote: Ipv4Addr, port: u16) -> Result<ConnId, ConnectError> {
+        if !self.net.is_ours(local) {
+            return Err(ConnectError::NotOurAddress(local));
+        }
+        let tcp = &mut self.tcp;
+        if tcp.flows.len() >= tcp.setup.max_conns {
+            return Err(ConnectError::TableFull);
+        }
+        let offset = (tcp.isn.isn(now, (local, 0), (remote, port)).0 >> 16) as u16;
+        let flows = &tcp.flows;
+        let lport = super::flow::pick_local_port(local, remote, port, self.worker, self.net.cfg.workers, tcp.setup.local_ports.clone(), offset, |p| {
+            flows.contains_key(&FlowKey { local, local_port: p, remote, remote_port: port })
+        })
+        .ok_or(ConnectError::NoPort)?;
+        let iss = tcp.isn.isn(now, (local, lport), (remote, port));
+        let tcb = Tcb::connect(now, (local, lport), (remote, port), iss, &tcp.setup.cfg);
+        let key = FlowKey { local, local_port: lport, remote, remote_port: port };
+        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, app: None, app_closed: false, half_open_on: None, held: true });
+        self.service(now, tx, id);
+        Ok(ConnId(id))
+    }
+
+    /// The connection `id`, if it still exists (closed connections are reaped).
+    pub fn tcp_conn(&mut self, id: ConnId) -> Option<&mut Tcb> {
+        self.tcp.conns.get_mut(id.0 as usize).and_then(Option::as_mut).map(|c| &mut c.tcb)
+    }
+
+    /// The application is done with `id`: close it (a FIN after queued data) and let the
+    /// stack reap it once the close completes.
+    pub fn tcp_release<S: FrameSink>(&mut self, now: Instant, tx: &mut S, id: ConnId) {
+        if let Some(c) = self.tcp.conns.get_mut(id.0 as usize).and_then(Option::as_mut) {
+            c.held = false;
+            c.tcb.close();
+        }
+        self.service(now, tx, id.0);
+    }
+
+    /// After the application used [`Stack::tcp_conn`]: send what it queued, re-arm timers.
+    pub fn tcp_flush<S: FrameSink>(&mut self, now: Instant, tx: &mut S, id: ConnId) {
+        self.service(now, tx, id.0);
+    }
+
     /// A TCP segment for one of our addresses (`data` is the IP payload).
     pub(super) fn receive_tcp<S: FrameSink>(&mut self, now: Instant, tx: &mut S, src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) {
         let tcp = &mut self.tcp;
@@ -256,6 +322,7 @@ impl super::Stack {
                     app: Some(App::new(kind)),
                     app_closed: false,
                     half_open_on: Some(seg.dst_port),
+                    held: false,
                 });
                 self.service(now, tx, id);
                 return;
@@ -345,7 +412,7 @@ impl super::Stack {
         let mut tcb = Tcb::accept_syn(now, (key.local, key.local_port), (key.remote, key.remote_port), &syn, iss, &tcp.setup.cfg);
         tcb.handle_segment(now, ack);
         tcp.counters.accepted += 1;
-        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, app: Some(App::new(kind)), app_closed: false, half_open_on: None });
+        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, app: Some(App::new(kind)), app_closed: false, half_open_on: None, held: false });
         self.service(now, tx, id);
     }
 
@@ -391,7 +458,9 @@ impl super::Stack {
         let tcp = &mut self.tcp;
         let conn = tcp.conns[id as usize].as_mut().expect("live");
         if conn.tcb.is_closed() {
-            tcp.remove(id);
+            if !conn.held {
+                tcp.remove(id);
+            }
             return;
         }
         let deadline = conn.tcb.poll_timeout();

@@ -1,0 +1,191 @@
+//! Two whole stacks talking TCP to each other over in-memory links, in virtual time:
+//! ARP, the handshake, services, hand-off-free ownership, SYN cookies, RST.
+
+use std::net::Ipv4Addr;
+
+use super::*;
+use crate::phy::VecSink;
+use crate::runtime::fault::{FaultConfig, FaultInjector};
+use crate::tcp::State;
+use crate::time::{Duration, Instant};
+
+const A_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xa]);
+const B_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xb]);
+const A_IP: Ipv4Addr = Ipv4Addr::new(10, 7, 7, 1);
+const B_IP: Ipv4Addr = Ipv4Addr::new(10, 7, 7, 2);
+
+fn node(mac: EthernetAddress, ip: Ipv4Addr, services: &[&str], backlog: usize) -> Stack {
+    let tcp = TcpSetup {
+        services: services.iter().map(|s| s.parse().unwrap()).collect(),
+        syn_backlog: backlog,
+        ..TcpSetup::default()
+    };
+    Stack::new(
+        StackConfig {
+            mac,
+            addrs: vec![Ipv4Cidr { addr: ip, prefix: 24 }],
+            gateway: None,
+            mtu: 1500,
+            arp: Default::default(),
+            reassembly: Default::default(),
+            tcp,
+            workers: 1,
+        },
+        0,
+        Instant::ZERO,
+    )
+}
+
+/// Two stacks and the frames in flight between them, with optional faults on A's side.
+struct Pair {
+    a: Stack,
+    b: Stack,
+    now: Instant,
+    to_a: Vec<Vec<u8>>,
+    to_b: Vec<Vec<u8>>,
+    faults: Option<FaultInjector>,
+}
+
+impl Pair {
+    fn new(a: Stack, b: Stack) -> Pair {
+        Pair { a, b, now: Instant::from_secs(1), to_a: Vec::new(), to_b: Vec::new(), faults: None }
+    }
+
+    /// Delivers everything in flight, runs due timers, and advances time to the next
+    /// deadline when nothing is in flight. Returns false when nothing at all is pending.
+    fn step(&mut self) -> bool {
+        let mut sink_a = VecSink::default();
+        let mut sink_b = VecSink::default();
+        for f in std::mem::take(&mut self.to_a) {
+            self.a.receive(self.now, &f, &mut sink_a);
+        }
+        for f in std::mem::take(&mut self.to_b) {
+            self.b.receive(self.now, &f, &mut sink_b);
+        }
+        if self.a.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.a.poll(self.now, &mut sink_a);
+        }
+        if self.b.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.b.poll(self.now, &mut sink_b);
+        }
+        match self.faults.as_mut() {
+            Some(inj) => {
+                let now = self.now;
+                for f in sink_a.frames.drain(..) {
+                    inj.rx(now, &f, |g| self.to_b.push(g.to_vec()));
+                }
+                inj.rx_expired(now + Duration::from_secs(1), |g| self.to_b.push(g.to_vec()));
+            }
+            None => self.to_b.extend(sink_a.frames.drain(..)),
+        }
+        self.to_a.extend(sink_b.frames);
+        if self.to_a.is_empty() && self.to_b.is_empty() {
+            let next = [self.a.poll_timeout(), self.b.poll_timeout()].into_iter().flatten().min();
+            match next {
+                Some(t) => self.now = t.max(self.now + Duration::from_micros(50)),
+                None => return false,
+            }
+        } else {
+            self.now += Duration::from_micros(50);
+        }
+        true
+    }
+}
+
+/// A connects to B's echo service, sends `n` bytes, reads them back, closes.
+fn echo_through(mut p: Pair, n: usize) -> (Pair, Vec<u8>) {
+    let mut tx = VecSink::default();
+    let id = p.a.tcp_connect(p.now, &mut tx, A_IP, B_IP, 7).unwrap();
+    p.to_b.extend(tx.frames);
+    let data: Vec<u8> = (0..n).map(|i| (i * 31 % 251) as u8).collect();
+    let (mut sent, mut got, mut closed) = (0, Vec::new(), false);
+    let deadline = p.now + Duration::from_secs(600);
+    while p.now < deadline {
+        let mut tx = VecSink::default();
+        if let Some(tcb) = p.a.tcp_conn(id) {
+            sent += tcb.send(&data[sent..]);
+            let mut buf = [0u8; 8192];
+            loop {
+                let k = tcb.recv(&mut buf);
+                if k == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..k]);
+            }
+            if got.len() == n && !closed {
+                closed = true;
+                p.a.tcp_release(p.now, &mut tx, id);
+            } else {
+                p.a.tcp_flush(p.now, &mut tx, id);
+            }
+        }
+        p.to_b.extend(tx.frames);
+        if !p.step() {
+            break;
+        }
+        if closed && p.a.tcp_conn(id).is_none() && p.b.tcp_connections().is_empty() {
+            break;
+        }
+    }
+    assert_eq!(got.len(), n, "all bytes echoed");
+    (p, got)
+}
+
+#[test]
+fn engine_to_engine_echo_and_clean_close() {
+    let p = Pair::new(node(A_MAC, A_IP, &[], 1024), node(B_MAC, B_IP, &["tcp-echo:7"], 1024));
+    let n = 3 << 20;
+    let (p, got) = echo_through(p, n);
+    assert!(got.iter().enumerate().all(|(i, &b)| b == (i * 31 % 251) as u8));
+    // The active closer keeps TIME-WAIT; the server side is gone.
+    assert!(p.b.tcp_connections().is_empty(), "server connection reaped");
+    assert_eq!(p.b.counters().tcp.accepted, 1);
+    assert_eq!(p.b.counters().tcp.app_bytes_out, n as u64);
+}
+
+#[test]
+fn engine_to_engine_through_faults() {
+    let mut p = Pair::new(node(A_MAC, A_IP, &[], 1024), node(B_MAC, B_IP, &["tcp-echo:7"], 1024));
+    p.faults = Some(FaultInjector::new("drop=3,dup=2,reorder=5,corrupt=1,seed=5".parse::<FaultConfig>().unwrap(), 0));
+    let (p, got) = echo_through(p, 1 << 20);
+    assert!(got.iter().enumerate().all(|(i, &b)| b == (i * 31 % 251) as u8));
+    let c = p.b.counters();
+    assert!(c.tcp.bad_checksum + c.ipv4_bad_checksum > 0, "corruption was caught by checksums");
+}
+
+#[test]
+fn engine_to_engine_via_syn_cookies() {
+    let p = Pair::new(node(A_MAC, A_IP, &[], 1024), node(B_MAC, B_IP, &["tcp-echo:7"], 0));
+    let (p, _) = echo_through(p, 200_000);
+    let c = p.b.counters().tcp;
+    assert_eq!((c.syn_cookies_sent, c.syn_cookies_accepted), (1, 1));
+}
+
+#[test]
+fn connect_to_closed_port_is_refused() {
+    let mut p = Pair::new(node(A_MAC, A_IP, &[], 1024), node(B_MAC, B_IP, &[], 1024));
+    let mut tx = VecSink::default();
+    let id = p.a.tcp_connect(p.now, &mut tx, A_IP, B_IP, 9999).unwrap();
+    p.to_b.extend(tx.frames);
+    let mut err = None;
+    for _ in 0..100 {
+        let t = p.a.tcp_conn(id).expect("held until released");
+        err = t.error().or(err);
+        if t.state() == State::Closed {
+            break;
+        }
+        p.step();
+    }
+    assert_eq!(err, Some(crate::tcp::TcpError::Refused));
+    let mut tx = VecSink::default();
+    p.a.tcp_release(p.now, &mut tx, id);
+    assert!(p.a.tcp_conn(id).is_none(), "released and closed: reaped");
+    assert_eq!(p.b.counters().tcp.rst_sent_closed, 1);
+}
+
+#[test]
+fn connect_checks_the_local_address() {
+    let mut a = node(A_MAC, A_IP, &[], 1024);
+    let mut tx = VecSink::default();
+    assert_eq!(a.tcp_connect(Instant::ZERO, &mut tx, B_IP, A_IP, 7), Err(ConnectError::NotOurAddress(B_IP)));
+}
