@@ -1,0 +1,3 @@
+//! Applications that run on the worker cores on top of the stack.
+
+pub mod http_echo;
