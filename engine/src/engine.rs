@@ -128,7 +128,8 @@ fn tcp_setup(args: &RunArgs, mtu: usize) -> Result<TcpSetup, EngineError> {
         return err("--tcp-buffer must be between 4096 and 67108864 bytes");
     }
     for (i, s) in args.serve.iter().enumerate() {
-        if args.serve[..i].iter().any(|o| o.port == s.port) {
+        let udp = |k: crate::stack::ServiceKind| k == crate::stack::ServiceKind::UdpEcho;
+        if args.serve[..i].iter().any(|o| o.port == s.port && udp(o.kind) == udp(s.kind)) {
             return err(format!("port {} is served twice", s.port));
         }
     }

@@ -31,6 +31,10 @@ pub struct StackCounters {
     pub ipv4_fragments: u64,
     pub ipv4_reassembled: u64,
     pub ipv4_no_route: u64,
+    /// Datagrams too large for IPv4 (over 65535 bytes) not sent.
+    pub ipv4_too_big: u64,
+    /// Fragments sent for datagrams larger than the MTU.
+    pub ipv4_fragments_sent: u64,
     /// Waiting for ARP resolution, dropped (queue full, table full).
     pub ipv4_arp_dropped: u64,
 
@@ -41,7 +45,7 @@ pub struct StackCounters {
     pub icmp_echo_replies: u64,
     pub icmp_unreachable_sent: u64,
     pub icmp_rate_limited: u64,
-    /// Echo requests whose reply would not fit the MTU unfragmented.
+    /// Echo requests whose reply would exceed the IPv4 maximum.
     pub icmp_too_big: u64,
 
     pub udp_rx: u64,
@@ -54,6 +58,7 @@ pub struct StackCounters {
     pub arp: ArpCounters,
     pub reassembly: ReassemblyCounters,
     pub tcp: super::tcp::TcpStackCounters,
+    pub udp: super::udp::UdpCounters,
 }
 
 impl StackCounters {
@@ -68,5 +73,7 @@ impl StackCounters {
             + self.icmp_bad_checksum
             + self.tcp.bad_checksum
             + self.tcp.malformed
+            + self.udp.bad_checksum
+            + self.udp.malformed
     }
 }

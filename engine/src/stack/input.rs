@@ -10,7 +10,7 @@ use crate::ipv4::reassembly::ReassemblyKey;
 use crate::phy::FrameSink;
 use crate::time::Instant;
 use crate::wire::{
-    checksum, icmpv4, ArpOperation, ArpPacket, ArpRepr, Error as WireError, EtherType, EthernetFrame,
+    icmpv4, ArpOperation, ArpPacket, ArpRepr, Error as WireError, EtherType, EthernetFrame,
     Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet,
 };
 
@@ -165,12 +165,10 @@ impl Stack {
             IpProtocol::Tcp => self.receive_tcp(now, tx, src, dst, data),
             IpProtocol::Udp => {
                 self.net.counters.udp_rx += 1;
-                if udp_checksum_ok(src, dst, data) {
+                if let super::udp::UdpVerdict::PortUnreachable = self.receive_udp(now, tx, src, dst, data) {
                     if let Some(q) = quote {
                         self.send_unreachable(now, tx, dst, src, icmpv4::unreachable::PORT, q);
                     }
-                } else {
-                    self.net.counters.ipv4_bad_checksum += 1;
                 }
             }
             _ => {
@@ -195,7 +193,7 @@ impl Stack {
             Ok(Icmpv4Repr::EchoRequest { ident, seq_no, data }) => {
                 let reply = Icmpv4Repr::EchoReply { ident, seq_no, data };
                 let len = reply.buffer_len();
-                if 20 + len > self.net.cfg.mtu {
+                if 20 + len > u16::MAX as usize {
                     self.net.counters.icmp_too_big += 1;
                     return;
                 }
@@ -242,20 +240,4 @@ fn tcp_owner(src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8], workers: usize) -> Op
         remote_port: u16::from_be_bytes([segment[0], segment[1]]),
     };
     Some(key.owner(workers))
-}
-
-/// A UDP datagram's checksum verifies (or is absent: zero, RFC 768).
-fn udp_checksum_ok(src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) -> bool {
-    if data.len() < 8 {
-        return false;
-    }
-    let len = u16::from_be_bytes([data[4], data[5]]) as usize;
-    if len < 8 || len > data.len() {
-        return false;
-    }
-    if data[6] == 0 && data[7] == 0 {
-        return true;
-    }
-    let sum = checksum::ones_sum(checksum::pseudo_header_v4(src, dst, 17, len as u16), &data[..len]);
-    checksum::finish(sum) == 0
 }

@@ -15,6 +15,7 @@ pub mod services;
 mod syncookie;
 pub mod tcp;
 mod timer_wheel;
+pub mod udp;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -120,6 +121,7 @@ pub struct Stack {
     reasm: Reassembler,
     icmp_errors: RateLimiter,
     tcp: tcp::TcpSockets,
+    udp: udp::UdpSockets,
     worker: usize,
 }
 
@@ -130,6 +132,7 @@ impl Stack {
         let reasm = Reassembler::new(cfg.reassembly);
         let router = Router { on_link: cfg.addrs.iter().map(|c| (c.network(), c.prefix)).collect(), gateway: cfg.gateway };
         let tcp = tcp::TcpSockets::new(now, cfg.tcp.clone());
+        let udp = udp::UdpSockets::new(cfg.tcp.services.iter().filter(|s| s.kind == ServiceKind::UdpEcho).map(|s| (s.port, udp::UdpService::Echo)));
         let net = Net {
             our_ips,
             arp,
@@ -139,7 +142,7 @@ impl Stack {
             counters: StackCounters::default(),
             cfg,
         };
-        Stack { net, reasm, icmp_errors: RateLimiter::icmp_default(), tcp, worker }
+        Stack { net, reasm, icmp_errors: RateLimiter::icmp_default(), tcp, udp, worker }
     }
 
     /// Announces our addresses (gratuitous ARP). Call once when the datapath is up.
@@ -166,6 +169,7 @@ impl Stack {
         c.arp = self.net.arp.counters();
         c.reassembly = self.reasm.counters();
         c.tcp = self.tcp.counters;
+        c.udp = self.udp.counters;
         c
     }
 

@@ -36,6 +36,10 @@ impl Net {
         F: FnOnce(&mut [u8]),
     {
         let total = 20 + payload_len;
+        if total > u16::MAX as usize {
+            self.counters.ipv4_too_big += 1;
+            return false;
+        }
         let Ok(next_hop) = self.router.next_hop(dst) else {
             self.counters.ipv4_no_route += 1;
             return false;
@@ -47,22 +51,58 @@ impl Net {
             repr.emit(&mut p, ident);
             fill(p.payload_mut());
         };
+        if total <= self.cfg.mtu {
+            return self.send_packet(now, tx, next_hop, total, write_ip);
+        }
+        // RFC 791 fragmentation: the datagram is built whole, then cut into fragments
+        // whose data lengths are multiples of 8 (all but the last).
+        let mut whole = vec![0u8; total];
+        write_ip(&mut whole);
+        let step = (self.cfg.mtu - 20) / 8 * 8;
+        let mut ok = true;
+        for (i, chunk) in whole[20..].chunks(step).enumerate() {
+            let off = i * step;
+            let more = off + chunk.len() < payload_len;
+            let header = &whole[..20];
+            let len = 20 + chunk.len();
+            ok &= self.send_packet(now, tx, next_hop, len, |buf| {
+                buf[..20].copy_from_slice(header);
+                buf[20..len].copy_from_slice(chunk);
+                let mut p = Ipv4Packet::new_unchecked(&mut buf[..len]);
+                p.set_total_len(len as u16);
+                p.set_dont_frag(false);
+                p.set_more_frags(more);
+                p.set_frag_offset(off as u16);
+                p.fill_checksum();
+            });
+            self.counters.ipv4_fragments_sent += 1;
+        }
+        ok
+    }
+
+    /// Sends one IP packet of `len` bytes (written by `write`) to `next_hop`, or queues it
+    /// behind ARP resolution.
+    fn send_packet<S, W>(&mut self, now: Instant, tx: &mut S, next_hop: Ipv4Addr, len: usize, write: W) -> bool
+    where
+        S: FrameSink,
+        W: FnOnce(&mut [u8]),
+    {
         match self.arp.lookup(now, next_hop) {
             Some(mac) => {
                 let our_mac = self.cfg.mac;
                 let sent = tx.send(|buf| {
-                    if buf.len() < ETH + total.max(MIN_FRAME - ETH) {
+                    if buf.len() < ETH + len.max(MIN_FRAME - ETH) {
                         return 0;
                     }
                     write_eth(buf, our_mac, mac, EtherType::Ipv4);
-                    write_ip(&mut buf[ETH..ETH + total]);
-                    pad(buf, ETH + total)
+                    write(&mut buf[ETH..ETH + len]);
+                    pad(buf, ETH + len)
                 });
                 self.count_tx(sent)
             }
             None => {
-                let mut packet = vec![0u8; total];
-                write_ip(&mut packet);
+                let mut packet = vec![0u8; len];
+                write(&mut packet);
                 let queued = match self.arp.enqueue(now, next_hop, packet) {
                     EnqueueResult::Resolving | EnqueueResult::Queued | EnqueueResult::Released => true,
                     EnqueueResult::QueuedDroppedOldest => {

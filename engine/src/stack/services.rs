@@ -17,6 +17,8 @@ pub enum ServiceKind {
     Echo,
     Discard,
     Chargen,
+    /// UDP: every datagram is sent back to its sender.
+    UdpEcho,
 }
 
 /// `--serve KIND:PORT`.
@@ -34,7 +36,8 @@ impl std::str::FromStr for ServiceSpec {
             "tcp-echo" | "echo" => ServiceKind::Echo,
             "discard" => ServiceKind::Discard,
             "chargen" => ServiceKind::Chargen,
-            _ => return Err(format!("unknown service '{k}' (tcp-echo, discard, chargen)")),
+            "udp-echo" => ServiceKind::UdpEcho,
+            _ => return Err(format!("unknown service '{k}' (tcp-echo, discard, chargen, udp-echo)")),
         };
         let port = p.parse().ok().filter(|p| *p != 0).ok_or_else(|| format!("'{p}' is not a port 1..65535"))?;
         Ok(ServiceSpec { kind, port })
@@ -72,6 +75,7 @@ impl App {
             ServiceKind::Echo => App::Echo,
             ServiceKind::Discard => App::Discard { bytes: 0 },
             ServiceKind::Chargen => App::Chargen { line: Vec::new(), total: None, sent: 0 },
+            ServiceKind::UdpEcho => unreachable!("UDP services have no TCP connections"),
         }
     }
 

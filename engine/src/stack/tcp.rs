@@ -134,7 +134,7 @@ pub struct TcpSockets {
 impl TcpSockets {
     pub fn new(now: Instant, setup: TcpSetup) -> Self {
         let mut listeners = HashMap::default();
-        for s in &setup.services {
+        for s in setup.services.iter().filter(|s| s.kind != ServiceKind::UdpEcho) {
             listeners.insert(s.port, Listener { kind: s.kind, half_open: 0 });
         }
         TcpSockets {

@@ -16,6 +16,10 @@ const OUR_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 8, 2);
 const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 8, 1);
 
 fn stack() -> Stack {
+    stack_serving(&[])
+}
+
+fn stack_serving(services: &[&str]) -> Stack {
     Stack::new(
         StackConfig {
             mac: OUR_MAC,
@@ -24,7 +28,7 @@ fn stack() -> Stack {
             mtu: 1500,
             arp: Default::default(),
             reassembly: Default::default(),
-            tcp: Default::default(),
+            tcp: TcpSetup { services: services.iter().map(|s| s.parse().unwrap()).collect(), ..Default::default() },
             workers: 1,
         },
         0,
@@ -332,4 +336,71 @@ fn random_frames_never_panic() {
             Ok(())
         })
         .unwrap();
+}
+
+#[test]
+fn large_echo_reply_is_fragmented_and_reassembles() {
+    let (mut s, mut tx, t) = warmed();
+    let data: Vec<u8> = (0..4000u32).map(|i| (i * 13 % 256) as u8).collect();
+    let icmp = echo_request(77, &data);
+    // Send the request as three fragments.
+    for (off, more) in [(0usize, true), (1480, true), (2960, false)] {
+        let end = (off + 1480).min(icmp.len());
+        let part = &icmp[off..end];
+        let repr = Ipv4Repr { src_addr: PEER_IP, dst_addr: OUR_IP, protocol: IpProtocol::Icmp, payload_len: part.len(), ttl: 64 };
+        let mut p = vec![0u8; 20 + part.len()];
+        let mut pkt = Ipv4Packet::new_unchecked(&mut p[..]);
+        repr.emit(&mut pkt, 999);
+        pkt.set_dont_frag(false);
+        pkt.set_more_frags(more);
+        pkt.set_frag_offset(off as u16);
+        pkt.payload_mut().copy_from_slice(part);
+        pkt.fill_checksum();
+        s.receive(t, &eth(OUR_MAC, EtherType::Ipv4, &p), &mut tx);
+    }
+    assert_eq!(tx.frames.len(), 3, "4008 bytes of ICMP need three 1500-byte fragments");
+    let mut whole = vec![0u8; icmp.len()];
+    let mut ident = None;
+    for f in &tx.frames {
+        assert!(f.len() <= 1514);
+        let e = EthernetFrame::new_checked(&f[..]).unwrap();
+        let ip = Ipv4Packet::new_checked(e.payload()).unwrap();
+        assert!(ip.verify_checksum());
+        assert!(!ip.dont_frag());
+        assert_eq!(*ident.get_or_insert(ip.ident()), ip.ident(), "one datagram");
+        let off = ip.frag_offset() as usize;
+        assert_eq!(off % 8, 0);
+        whole[off..off + ip.payload().len()].copy_from_slice(ip.payload());
+    }
+    match Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&whole[..]).unwrap(), true).unwrap() {
+        Icmpv4Repr::EchoReply { seq_no, data: d, .. } => assert_eq!((seq_no, d), (77, &data[..])),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.counters().ipv4_fragments_sent, 3);
+}
+
+#[test]
+fn udp_echo_returns_datagrams_of_any_size() {
+    let mut s = stack_serving(&["udp-echo:7"]);
+    let mut tx = VecSink::default();
+    let t = Instant::from_secs(1);
+    s.receive(t, &arp_frame(ArpOperation::Request, OUR_IP, EthernetAddress::BROADCAST), &mut tx);
+    tx.frames.clear();
+    for size in [0usize, 1, 100, 1472] {
+        let data: Vec<u8> = (0..size).map(|i| (i % 199) as u8).collect();
+        s.receive(t, &ip_frame(OUR_IP, IpProtocol::Udp, &udp(7, &data)), &mut tx);
+        let (_, ip, payload) = parse_ip(&tx.frames.pop().expect("echo"));
+        assert_eq!(ip.protocol, IpProtocol::Udp);
+        let pkt = crate::wire::UdpPacket::new_checked(&payload[..]).unwrap();
+        assert!(pkt.verify_checksum(&crate::wire::PseudoHeader { src: OUR_IP, dst: PEER_IP }));
+        assert_eq!((pkt.src_port(), pkt.dst_port()), (7, 40000));
+        assert_eq!(pkt.payload(), &data[..]);
+    }
+    // A zero checksum means "none" and is accepted.
+    let mut d = udp(7, b"no checksum");
+    d[6] = 0;
+    d[7] = 0;
+    s.receive(t, &ip_frame(OUR_IP, IpProtocol::Udp, &d), &mut tx);
+    assert_eq!(tx.frames.len(), 1);
+    assert_eq!(s.counters().udp.echoed, 5);
 }
