@@ -19,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Attach to an interface and run the engine until SIGINT/SIGTERM.
     Run(RunArgs),
+    /// List a running engine's sockets like netstat, or its counters.
+    Stat(crate::control::client::StatArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -194,7 +196,7 @@ mod tests {
     #[test]
     fn run_args_parse() {
         let cli = Cli::try_parse_from(["bypass", "run", "--iface", "v0", "--ip", "10.0.0.2/24", "--ip", "10.0.1.2/24", "--queues", "all"]).unwrap();
-        let Command::Run(r) = cli.command;
+        let Command::Run(r) = cli.command else { panic!("run") };
         assert_eq!(r.ips.len(), 2);
         assert_eq!(r.queues, QueueCount::All);
         assert!(Cli::try_parse_from(["bypass", "run", "--iface", "v0", "--ip", "10.0.0.2"]).is_err());

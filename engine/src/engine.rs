@@ -88,6 +88,47 @@ pub struct WorkerJson {
     pub sleeps: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub faults: Option<crate::runtime::fault::FaultCounters>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sockets: Vec<crate::stack::SocketInfo>,
+}
+
+fn worker_json(r: WorkerReport, program: &SteerProgram, sockets: Vec<crate::stack::SocketInfo>) -> WorkerJson {
+    WorkerJson {
+        index: r.index,
+        queue: r.queue_id,
+        core: r.core,
+        pinned: r.pinned,
+        xdp: program.counters(r.queue_id),
+        stack: r.stack,
+        tcp: r.tcp,
+        datapath: r.queue,
+        kernel: r.kernel,
+        frames: r.ledger,
+        handoff_out: r.handoff_out,
+        handoff_dropped: r.handoff_dropped,
+        handoff_in: r.handoff_in,
+        handoff_owned: r.handoff_owned,
+        loops: r.loops,
+        sleeps: r.sleeps,
+        faults: r.faults,
+        sockets,
+    }
+}
+
+/// The answer to `bypass stat`: every worker's counters and sockets, taken from the
+/// workers themselves (each answers at its next loop; a busy worker within microseconds).
+fn snapshot(iface: &str, program: &SteerProgram, workers: &[crossbeam::channel::Sender<runtime::SnapshotRequest>]) -> String {
+    let mut out = Vec::new();
+    for w in workers {
+        let (tx, rx) = crossbeam::channel::bounded(1);
+        if w.try_send(tx).is_ok() {
+            if let Ok((r, sockets)) = rx.recv_timeout(Duration::from_secs(2)) {
+                out.push(worker_json(r, program, sockets));
+            }
+        }
+    }
+    let v = serde_json::json!({ "iface": iface, "pid": std::process::id(), "workers": out });
+    v.to_string()
 }
 
 /// Picks the cores for `n` workers: the given list, or the last `n` cores.
@@ -239,6 +280,14 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
         workers: queues as usize,
     };
     let zero_copy = xsks.iter().all(|x| x.is_zero_copy());
+    let control = match crate::control::ControlSocket::bind() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("no control socket under {} ({e}): `bypass stat` will not reach this engine", crate::control::DIR);
+            None
+        }
+    };
+    let mut control_tx = Vec::new();
     let mut handles = Vec::new();
     for (i, (queue, core)) in xsks.into_iter().zip(cores.iter().copied()).enumerate() {
         let setup = WorkerSetup {
@@ -251,6 +300,11 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
             stop: stop.clone(),
             clock,
             fault: args.fault,
+            control: control.as_ref().map(|_| {
+                let (tx, rx) = crossbeam::channel::bounded(4);
+                control_tx.push(tx);
+                rx
+            }),
         };
         match runtime::spawn(setup) {
             Ok(h) => handles.push(h),
@@ -273,13 +327,21 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
         ips.join(" ")
     );
 
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(20));
-        if !stop.load(Ordering::Relaxed) && handles.iter().any(|h| h.is_finished()) {
-            tracing::error!("a worker stopped unexpectedly; shutting down");
-            stop.store(true, Ordering::Relaxed);
+    let iface_name = iface.name.clone();
+    std::thread::scope(|scope| {
+        if let Some(c) = control.as_ref() {
+            let (stop, program, control_tx, iface_name) = (&stop, &program, &control_tx, &iface_name);
+            scope.spawn(move || c.serve(stop, |_req| snapshot(iface_name, program, control_tx)));
         }
-    }
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+            if !stop.load(Ordering::Relaxed) && handles.iter().any(|h| h.is_finished()) {
+                tracing::error!("a worker stopped unexpectedly; shutting down");
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+    });
+    drop(control);
 
     let mut reports: Vec<WorkerReport> = Vec::new();
     let mut failure = None;
@@ -289,28 +351,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
             Err(e) => failure = Some(e),
         }
     }
-    let workers = reports
-        .into_iter()
-        .map(|r| WorkerJson {
-            index: r.index,
-            queue: r.queue_id,
-            core: r.core,
-            pinned: r.pinned,
-            xdp: program.counters(r.queue_id),
-            stack: r.stack,
-            tcp: r.tcp,
-            datapath: r.queue,
-            kernel: r.kernel,
-            frames: r.ledger,
-            handoff_out: r.handoff_out,
-            handoff_dropped: r.handoff_dropped,
-            handoff_in: r.handoff_in,
-            handoff_owned: r.handoff_owned,
-            loops: r.loops,
-            sleeps: r.sleeps,
-            faults: r.faults,
-        })
-        .collect();
+    let workers = reports.into_iter().map(|r| worker_json(r, &program, Vec::new())).collect();
     let unserved = (queues..iface.rx_queues.min(crate::xsk::MAX_QUEUES)).map(|q| (q, program.counters(q))).collect();
     drop(attached);
     if let Some(e) = failure {

@@ -15,6 +15,7 @@ pub mod time;
 pub mod xsk;
 pub mod wire;
 pub mod cli;
+pub mod control;
 pub mod engine;
 pub mod report;
 pub mod runtime;

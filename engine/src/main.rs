@@ -14,6 +14,16 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Stat(args) => match bypass::control::client::run(&args) {
+            Ok(out) => {
+                print!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("bypass: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run(args) => {
             let stop = Arc::new(AtomicBool::new(false));
             match bypass::engine::run(&args, stop, true) {

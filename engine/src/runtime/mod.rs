@@ -9,4 +9,4 @@ pub mod handoff;
 mod worker;
 
 pub use handoff::{Handoff, HandoffKind, Mesh};
-pub use worker::{spawn, PollMode, WorkerHandle, WorkerReport, WorkerSetup};
+pub use worker::{spawn, PollMode, SnapshotRequest, WorkerHandle, WorkerReport, WorkerSetup};

@@ -46,7 +46,12 @@ pub struct WorkerSetup {
     pub clock: Clock,
     /// Fault injection between the rings and the stack (testing only).
     pub fault: Option<FaultConfig>,
+    /// Snapshot requests from the control socket.
+    pub control: Option<crossbeam::channel::Receiver<SnapshotRequest>>,
 }
+
+/// A request for a worker's state; the worker answers on the channel at its next loop.
+pub type SnapshotRequest = crossbeam::channel::Sender<(WorkerReport, Vec<crate::stack::SocketInfo>)>;
 
 /// What a worker did, returned when it stops.
 #[derive(Debug, Clone)]
@@ -99,7 +104,7 @@ pub fn spawn(setup: WorkerSetup) -> std::io::Result<WorkerHandle> {
 }
 
 fn run(s: WorkerSetup) -> WorkerReport {
-    let WorkerSetup { index, mut queue, mut stack, core, poll, mesh, stop, clock, fault } = s;
+    let WorkerSetup { index, mut queue, mut stack, core, poll, mesh, stop, clock, fault, control } = s;
     let mut faults = fault.map(|cfg| FaultInjector::new(cfg, index));
     let mut faulted: Vec<Vec<u8>> = Vec::new();
     let pinned = core.is_some_and(core_affinity::set_for_current);
@@ -178,6 +183,10 @@ fn run(s: WorkerSetup) -> WorkerReport {
         handoff_in += handed as u64;
         let sent = queue.flush();
 
+        if let Some(req) = control.as_ref().and_then(|c| c.try_recv().ok()) {
+            let r = report(index, &queue, &stack, core, pinned, [handoff_out, handoff_dropped, handoff_in, handoff_owned, loops, sleeps], faults.as_ref());
+            let _ = req.send((r, stack.sockets()));
+        }
         let holding = faults.as_ref().is_some_and(|f| f.holding());
         if received + handed + sent > 0 || queue.tx_pending() > 0 || holding {
             last_work = now;
@@ -200,6 +209,19 @@ fn run(s: WorkerSetup) -> WorkerReport {
     }
     queue.reap_completions();
 
+    report(index, &queue, &stack, core, pinned, [handoff_out, handoff_dropped, handoff_in, handoff_owned, loops, sleeps], faults.as_ref())
+}
+
+fn report(
+    index: usize,
+    queue: &XskQueue,
+    stack: &Stack,
+    core: Option<core_affinity::CoreId>,
+    pinned: bool,
+    n: [u64; 6],
+    faults: Option<&FaultInjector>,
+) -> WorkerReport {
+    let [handoff_out, handoff_dropped, handoff_in, handoff_owned, loops, sleeps] = n;
     WorkerReport {
         index,
         queue_id: queue.queue_id(),

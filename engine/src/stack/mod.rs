@@ -25,7 +25,7 @@ use std::net::Ipv4Addr;
 
 pub use counters::StackCounters;
 pub use services::{ServiceKind, ServiceSpec};
-pub use tcp::{ConnId, ConnectError, TcpSetup, TcpStackCounters};
+pub use tcp::{ConnId, ConnectError, SocketInfo, TcpSetup, TcpStackCounters};
 
 use crate::arp::{ArpConfig, ArpResolver};
 use crate::icmp::RateLimiter;
@@ -176,6 +176,13 @@ impl Stack {
     /// Per-connection TCP counters summed over this worker's connections, live and gone.
     pub fn tcp_counters(&self) -> crate::tcp::TcpCounters {
         self.tcp.tcp_counters()
+    }
+
+    /// Every socket of this worker: TCP listeners and connections, UDP ports.
+    pub fn sockets(&self) -> Vec<SocketInfo> {
+        let mut v = self.tcp.listing(&self.net.our_ips);
+        v.extend(self.udp.listing(&self.net.our_ips));
+        v
     }
 
     /// This worker's TCP connections and their states.

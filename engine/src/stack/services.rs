@@ -79,6 +79,14 @@ impl App {
         }
     }
 
+    pub fn name(&self) -> &'static str {
+        match self {
+            App::Echo => "tcp-echo",
+            App::Discard { .. } => "discard",
+            App::Chargen { .. } => "chargen",
+        }
+    }
+
     /// Moves data between the connection and the service until neither can progress.
     pub fn run(&mut self, tcb: &mut Tcb) -> AppProgress {
         let mut p = AppProgress::default();

@@ -514,3 +514,78 @@ fn send_tcp<S: FrameSink>(net: &mut Net, now: Instant, tx: &mut S, src: Ipv4Addr
         pkt.fill_checksum(&pseudo);
     })
 }
+
+/// One row of the socket listing.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SocketInfo {
+    pub proto: String,
+    pub local: String,
+    pub remote: String,
+    pub state: String,
+    pub recv_q: usize,
+    pub send_q: usize,
+    pub srtt_us: Option<u64>,
+    pub rto_us: Option<u64>,
+    pub cwnd: Option<usize>,
+    pub retransmits: Option<u64>,
+    /// The service behind it, if any.
+    pub service: Option<String>,
+}
+
+impl TcpSockets {
+    /// Listeners and connections, for `bypass stat`.
+    pub fn listing(&self, addrs: &[Ipv4Addr]) -> Vec<SocketInfo> {
+        let mut out = Vec::new();
+        let mut ports: Vec<_> = self.listeners.iter().collect();
+        ports.sort_by_key(|(p, _)| **p);
+        for (port, l) in ports {
+            let local = if addrs.len() == 1 { format!("{}:{port}", addrs[0]) } else { format!("*:{port}") };
+            out.push(SocketInfo {
+                proto: "tcp".into(),
+                local,
+                remote: "*:*".into(),
+                state: "LISTEN".into(),
+                recv_q: l.half_open,
+                send_q: self.setup.syn_backlog,
+                srtt_us: None,
+                rto_us: None,
+                cwnd: None,
+                retransmits: None,
+                service: Some(format!("{:?}", l.kind).to_lowercase()),
+            });
+        }
+        for c in self.conns.iter().flatten() {
+            let t = &c.tcb;
+            out.push(SocketInfo {
+                proto: "tcp".into(),
+                local: format!("{}:{}", c.key.local, c.key.local_port),
+                remote: format!("{}:{}", c.key.remote, c.key.remote_port),
+                state: state_name(t.state()).into(),
+                recv_q: t.recv_available(),
+                send_q: t.send_queued(),
+                srtt_us: t.srtt().map(|d| d.as_micros() as u64),
+                rto_us: Some(t.rto().as_micros() as u64),
+                cwnd: Some(t.cwnd()),
+                retransmits: Some(t.counters().retransmits),
+                service: c.app.as_ref().map(|a| a.name().to_string()),
+            });
+        }
+        out
+    }
+}
+
+/// netstat's names for TCP states.
+pub fn state_name(s: State) -> &'static str {
+    match s {
+        State::Closed => "CLOSED",
+        State::SynSent => "SYN_SENT",
+        State::SynReceived => "SYN_RECV",
+        State::Established => "ESTABLISHED",
+        State::FinWait1 => "FIN_WAIT1",
+        State::FinWait2 => "FIN_WAIT2",
+        State::CloseWait => "CLOSE_WAIT",
+        State::Closing => "CLOSING",
+        State::LastAck => "LAST_ACK",
+        State::TimeWait => "TIME_WAIT",
+    }
+}

@@ -37,6 +37,28 @@ pub struct UdpSockets {
 }
 
 impl UdpSockets {
+    /// Bound ports, for `bypass stat`.
+    pub fn listing(&self, addrs: &[Ipv4Addr]) -> Vec<super::tcp::SocketInfo> {
+        let mut ports: Vec<_> = self.services.keys().copied().collect();
+        ports.sort();
+        ports
+            .into_iter()
+            .map(|port| super::tcp::SocketInfo {
+                proto: "udp".into(),
+                local: if addrs.len() == 1 { format!("{}:{port}", addrs[0]) } else { format!("*:{port}") },
+                remote: "*:*".into(),
+                state: String::new(),
+                recv_q: 0,
+                send_q: 0,
+                srtt_us: None,
+                rto_us: None,
+                cwnd: None,
+                retransmits: None,
+                service: Some("udp-echo".into()),
+            })
+            .collect()
+    }
+
     pub fn new(services: impl IntoIterator<Item = (u16, UdpService)>) -> Self {
         UdpSockets { services: services.into_iter().collect(), counters: UdpCounters::default() }
     }
