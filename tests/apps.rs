@@ -97,3 +97,37 @@ print(bad, refused)
     assert!(total(&report, &["stack", "udp", "echoed"]) >= 8);
     assert!(total(&report, &["stack", "ipv4_fragments_sent"]) > 0);
 }
+
+/// `--pcap` writes what the engine receives and sends into a file tshark reads, with
+/// valid checksums on the engine's frames.
+#[test]
+fn pcap_capture_is_readable() {
+    if !can_run() {
+        return;
+    }
+    let net = Net::up("bpt32", 102, 1);
+    let pcap = std::env::temp_dir().join(format!("bypass-cap-{}.pcap", std::process::id()));
+    let e = Engine::start(&net, &["--serve", "tcp-echo:7", "--pcap", pcap.to_str().unwrap()]);
+    ok_client(&tcp_client(&net, 7, "echo", 200_000));
+    assert!(net.ping(&net.engine_ip(), 100));
+    let (report, lines) = e.stop();
+    assert!(report["pcap"]["frames"].as_u64().unwrap() > 100, "{report}");
+    assert!(lines.iter().any(|l| l.starts_with("pcap:")));
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args(["-o", "tcp.check_checksum:TRUE", "-Y", &format!("ip.src == {} && tcp.checksum.status == \"Good\"", net.engine_ip())])
+        .output()
+        .unwrap();
+    let good = String::from_utf8_lossy(&out.stdout).lines().count();
+    let all = std::process::Command::new("tshark").arg("-r").arg(&pcap).output().unwrap();
+    let _ = std::fs::remove_file(&pcap);
+    assert!(out.status.success() && all.status.success());
+    assert!(good > 50, "engine segments with good checksums in the capture: {good}");
+    let text = String::from_utf8_lossy(&all.stdout);
+    assert!(text.contains("ICMP") && text.contains("ARP"), "both directions of ARP and ICMP captured");
+}
+
+fn ok_client(r: &serde_json::Value) {
+    assert_eq!(r["ok"], true, "client failed: {r}");
+}

@@ -67,6 +67,12 @@ pub struct RunArgs {
     /// frames: e.g. `drop=3,dup=1,reorder=10,corrupt=0.1,seed=7`. For testing.
     #[arg(long, value_name = "SPEC")]
     pub fault: Option<crate::runtime::fault::FaultConfig>,
+    /// Capture every frame the engine receives and sends into this pcap file.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<std::path::PathBuf>,
+    /// Stop capturing once the pcap file reaches this size.
+    #[arg(long, default_value_t = 100, value_name = "MIB")]
+    pub pcap_max_mb: u64,
     /// Write the final report as JSON to this file on exit.
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<std::path::PathBuf>,

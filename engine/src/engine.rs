@@ -65,6 +65,8 @@ pub struct Report {
     pub workers: Vec<WorkerJson>,
     /// XDP counters of the device's rx queues that no worker served.
     pub unserved: Vec<(u32, QueueCounters)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pcap: Option<crate::pcap::PcapStats>,
 }
 
 #[derive(Debug, Serialize)]
@@ -252,7 +254,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
         zero_copy: args.zero_copy,
         ..QueueConfig::default()
     };
-    let mut xsks = Vec::new();
+    let mut xsks: Vec<XskQueue> = Vec::new();
     for q in 0..queues {
         let x = XskQueue::open(&iface.name, q, &qcfg).map_err(|e| EngineError(e.to_string()))?;
         program.register_socket(q, x.fd()).map_err(|e| EngineError(e.to_string()))?;
@@ -280,6 +282,16 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
         workers: queues as usize,
     };
     let zero_copy = xsks.iter().all(|x| x.is_zero_copy());
+    let pcap = match &args.pcap {
+        Some(path) => Some(
+            crate::pcap::PcapWriter::start(path, args.pcap_max_mb << 20)
+                .map_err(|e| EngineError(format!("cannot write pcap file {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    for x in xsks.iter_mut() {
+        x.set_tap(pcap.as_ref().map(|p| p.tap()));
+    }
     let control = match crate::control::ControlSocket::bind() {
         Ok(c) => Some(c),
         Err(e) => {
@@ -353,9 +365,17 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
     }
     let workers = reports.into_iter().map(|r| worker_json(r, &program, Vec::new())).collect();
     let unserved = (queues..iface.rx_queues.min(crate::xsk::MAX_QUEUES)).map(|q| (q, program.counters(q))).collect();
+    let pcap = match pcap.map(|p| p.finish()) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            tracing::error!("pcap: {e}");
+            None
+        }
+        None => None,
+    };
     drop(attached);
     if let Some(e) = failure {
         return err(e);
     }
-    Ok(Report { iface: iface.name, xdp_mode, workers, unserved })
+    Ok(Report { iface: iface.name, xdp_mode, workers, unserved, pcap })
 }

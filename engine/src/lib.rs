@@ -10,6 +10,7 @@ pub mod apps;
 pub mod arp;
 pub mod icmp;
 pub mod ipv4;
+pub mod pcap;
 pub mod phy;
 pub mod time;
 pub mod xsk;

@@ -89,6 +89,9 @@ pub fn render(r: &Report) -> String {
             if f.balanced { "balanced, no leak" } else { "UNBALANCED" }
         );
     }
+    if let Some(p) = r.pcap {
+        let _ = writeln!(s, "pcap: {} frames written, {} dropped (queue full){}", p.frames, p.dropped, if p.truncated_file { ", stopped at the size limit" } else { "" });
+    }
     for (q, c) in &r.unserved {
         if c.no_socket > 0 || c.steered > 0 {
             let _ = writeln!(s, "queue {q} (not served): {} frames for the engine dropped, {} passed", c.no_socket, c.passed);

@@ -116,6 +116,7 @@ pub struct XskQueue {
     cq_descs: Vec<FrameDesc>,
     tx_pending: Vec<FrameDesc>,
     stats: QueueStats,
+    tap: Option<crate::pcap::PcapTap>,
 }
 
 impl std::fmt::Debug for XskQueue {
@@ -180,6 +181,7 @@ impl XskQueue {
                         cq_descs: vec![FrameDesc::default(); cfg.batch],
                         tx_pending: Vec::with_capacity(frames),
                         stats: QueueStats::default(),
+                        tap: None,
                     });
                 }
                 Ok(_) => return Err(XskError::Socket { queue_id, reason: "UMEM already bound".into() }),
@@ -187,6 +189,11 @@ impl XskQueue {
             }
         }
         Err(XskError::Socket { queue_id, reason: last_err })
+    }
+
+    /// Copies every frame received and sent to a capture.
+    pub fn set_tap(&mut self, tap: Option<crate::pcap::PcapTap>) {
+        self.tap = tap;
     }
 
     pub fn queue_id(&self) -> u32 {
@@ -284,6 +291,7 @@ impl XskQueue {
             cq_descs: &mut self.cq_descs,
             stats: &mut self.stats,
             frame_shift: shift,
+            tap: self.tap.as_ref(),
         };
         for d in &self.rx_descs[..n] {
             // SAFETY: `d` came off the RX ring of this UMEM, so the kernel has finished
@@ -293,6 +301,9 @@ impl XskQueue {
             let frame = data.contents();
             w.stats.rx_frames += 1;
             w.stats.rx_bytes += frame.len() as u64;
+            if let Some(t) = w.tap {
+                t.capture(frame);
+            }
             f(frame, &mut w);
         }
         for d in &self.rx_descs[..n] {
@@ -313,6 +324,7 @@ impl XskQueue {
             cq_descs: &mut self.cq_descs,
             stats: &mut self.stats,
             frame_shift: self.frame_shift,
+            tap: self.tap.as_ref(),
         }
     }
 
@@ -392,6 +404,7 @@ pub struct TxWriter<'a> {
     cq_descs: &'a mut Vec<FrameDesc>,
     stats: &'a mut QueueStats,
     frame_shift: u32,
+    tap: Option<&'a crate::pcap::PcapTap>,
 }
 
 impl FrameSink for TxWriter<'_> {
@@ -423,6 +436,9 @@ impl FrameSink for TxWriter<'_> {
         if n == 0 {
             self.free.push(d);
             return true;
+        }
+        if let Some(t) = self.tap {
+            t.capture(&buf[..n]);
         }
         data.cursor().set_pos(n);
         self.ledger.moved(idx, Place::Free, Place::Tx);
