@@ -131,3 +131,76 @@ fn pcap_capture_is_readable() {
 fn ok_client(r: &serde_json::Value) {
     assert_eq!(r["ok"], true, "client failed: {r}");
 }
+
+fn peer_out(net: &Net, args: &[&str]) -> String {
+    let out = net.peer(args);
+    assert!(out.status.success(), "{args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// The HTTP echo endpoint with real clients: curl GET/POST (10 MiB, compared), HTTP/1.0,
+/// pipelining over a raw socket, bad requests, and wrk, ab and h2load without errors.
+#[test]
+fn http_echo_with_real_clients() {
+    if !can_run() {
+        return;
+    }
+    let net = Net::up("bpt33", 103, 1);
+    let e = Engine::start(&net, &["--serve", "http-echo:80"]);
+    let url = format!("http://{}/path?q=1", net.engine_ip());
+    let get = peer_out(&net, &["curl", "-s", "-i", &url]);
+    assert!(get.starts_with("HTTP/1.1 200 OK\r\n"), "{get}");
+    assert!(get.contains("Content-Length: ") && get.contains("\r\n\r\nGET /path?q=1 HTTP/1.1\r\n"), "{get}");
+
+    let body = std::env::temp_dir().join(format!("bypass-body-{}", std::process::id()));
+    let back = std::env::temp_dir().join(format!("bypass-back-{}", std::process::id()));
+    let data: Vec<u8> = (0..10u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    std::fs::write(&body, &data).unwrap();
+    let meta = peer_out(
+        &net,
+        &["curl", "-s", "-X", "POST", "-H", "Content-Type: application/x-bypass", "--data-binary", &format!("@{}", body.display()), "-o", back.to_str().unwrap(), "-w", "%{http_code} %{content_type}", &url],
+    );
+    assert_eq!(meta, "200 application/x-bypass");
+    assert!(std::fs::read(&back).unwrap() == data, "10 MiB body echoed byte for byte");
+    let _ = std::fs::remove_file(&body);
+    let _ = std::fs::remove_file(&back);
+
+    let v10 = peer_out(&net, &["curl", "-s", "-i", "--http1.0", &url]);
+    assert!(v10.contains("GET /path?q=1 HTTP/1.0"), "{v10}");
+
+    let raw = format!(
+        r#"
+import socket
+s = socket.create_connection(('{ip}', 80), timeout=5)
+s.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+buf = b""
+while True:
+    b = s.recv(65536)
+    if not b: break
+    buf += b
+print(buf.count(b"HTTP/1.1 200 OK"), buf.index(b"GET /a") < buf.index(b"hello") < buf.index(b"GET /c"))
+def status(req):
+    s = socket.create_connection(('{ip}', 80), timeout=5)
+    s.sendall(req)
+    r = s.recv(100)
+    return r.split(b" ")[1].decode()
+print(status(b"BLAH\r\n\r\n"), status(b"GET / HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n"), status(b"POST / HTTP/1.1\r\nContent-Length: 999999999\r\n\r\n"))
+"#,
+        ip = net.engine_ip()
+    );
+    let r = peer_out(&net, &["python3", "-c", &raw]);
+    let lines: Vec<&str> = r.lines().collect();
+    assert_eq!(lines[0], "3 True", "three pipelined responses in order: {r}");
+    assert_eq!(lines[1], "400 431 413", "bad requests: {r}");
+
+    let base = format!("http://{}/", net.engine_ip());
+    let wrk = peer_out(&net, &["wrk", "-c32", "-d3s", "-t2", &base]);
+    assert!(!wrk.contains("Socket errors") && !wrk.contains("Non-2xx"), "{wrk}");
+    assert!(wrk.contains("requests in"), "{wrk}");
+    let ab = peer_out(&net, &["ab", "-k", "-n", "5000", "-c", "16", &base]);
+    assert!(ab.contains("Failed requests:        0") && ab.contains("Complete requests:      5000"), "{ab}");
+    let h2 = peer_out(&net, &["h2load", "--h1", "-n", "5000", "-c", "16", &base]);
+    assert!(h2.contains("5000 succeeded, 0 failed, 0 errored, 0 timeout"), "{h2}");
+    let (report, _) = e.stop();
+    assert!(total(&report, &["stack", "tcp", "app_bytes_out"]) > 10 << 20);
+}

@@ -9,7 +9,9 @@
 //!   pattern [`chargen_byte`] and closes. A malformed line resets the connection.
 //!   Unlike RFC 864's endless stream this one ends, so a client can check the total.
 
+use crate::apps::http_echo::{HttpEcho, HttpEchoConfig, Output};
 use crate::tcp::Tcb;
+use crate::time::Duration;
 
 /// Which service a listener runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +21,8 @@ pub enum ServiceKind {
     Chargen,
     /// UDP: every datagram is sent back to its sender.
     UdpEcho,
+    /// HTTP/1.1 echo ([`crate::apps::http_echo`]).
+    HttpEcho,
 }
 
 /// `--serve KIND:PORT`.
@@ -37,7 +41,8 @@ impl std::str::FromStr for ServiceSpec {
             "discard" => ServiceKind::Discard,
             "chargen" => ServiceKind::Chargen,
             "udp-echo" => ServiceKind::UdpEcho,
-            _ => return Err(format!("unknown service '{k}' (tcp-echo, discard, chargen, udp-echo)")),
+            "http-echo" => ServiceKind::HttpEcho,
+            _ => return Err(format!("unknown service '{k}' (tcp-echo, discard, chargen, udp-echo, http-echo)")),
         };
         let port = p.parse().ok().filter(|p| *p != 0).ok_or_else(|| format!("'{p}' is not a port 1..65535"))?;
         Ok(ServiceSpec { kind, port })
@@ -58,6 +63,10 @@ pub enum App {
     Echo,
     Discard { bytes: u64 },
     Chargen { line: Vec<u8>, total: Option<u64>, sent: u64 },
+    /// HTTP echo; `draining`: the response is out and our side half-closed, input is
+    /// read and dropped until the client closes (a lingering close, so a client still
+    /// sending a refused body reads the error instead of a reset).
+    Http { h: Box<HttpEcho>, draining: bool },
 }
 
 /// What running a service did.
@@ -67,6 +76,8 @@ pub struct AppProgress {
     pub bytes_out: u64,
     /// The service is done: close the connection (once).
     pub close: bool,
+    /// The service has said everything: send FIN after the queued data but keep reading.
+    pub half_close: bool,
 }
 
 impl App {
@@ -75,6 +86,7 @@ impl App {
             ServiceKind::Echo => App::Echo,
             ServiceKind::Discard => App::Discard { bytes: 0 },
             ServiceKind::Chargen => App::Chargen { line: Vec::new(), total: None, sent: 0 },
+            ServiceKind::HttpEcho => App::Http { h: Box::new(HttpEcho::new(HttpEchoConfig::default())), draining: false },
             ServiceKind::UdpEcho => unreachable!("UDP services have no TCP connections"),
         }
     }
@@ -84,6 +96,15 @@ impl App {
             App::Echo => "tcp-echo",
             App::Discard { .. } => "discard",
             App::Chargen { .. } => "chargen",
+            App::Http { .. } => "http-echo",
+        }
+    }
+
+    /// How long the connection may sit without traffic before the service closes it.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        match self {
+            App::Http { h, .. } => Some(h.idle_timeout()),
+            _ => None,
         }
     }
 
@@ -108,6 +129,51 @@ impl App {
                     p.bytes_out += sent as u64;
                 }
                 p.close = tcb.recv_eof() && tcb.recv_available() == 0;
+            }
+            App::Http { h, draining } => {
+                if *draining {
+                    let n = tcb.recv_available();
+                    tcb.recv_consume(n);
+                    p.bytes_in += n as u64;
+                    p.close = tcb.recv_eof();
+                    return p;
+                }
+                let mut scratch = [0u8; 16 * 1024];
+                loop {
+                    let n = {
+                        let (a, b) = tcb.recv_slices();
+                        let n1 = a.len().min(scratch.len());
+                        scratch[..n1].copy_from_slice(&a[..n1]);
+                        let n2 = b.len().min(scratch.len() - n1);
+                        scratch[n1..n1 + n2].copy_from_slice(&b[..n2]);
+                        n1 + n2
+                    };
+                    let mut out = TcbOut { tcb, written: 0 };
+                    let used = h.on_input(&scratch[..n], &mut out);
+                    out.tcb.recv_consume(used);
+                    let eof = out.tcb.recv_eof();
+                    if eof {
+                        h.on_eof(&mut out);
+                    }
+                    p.bytes_in += used as u64;
+                    p.bytes_out += out.written as u64;
+                    if h.wants_close() {
+                        *draining = true;
+                        p.half_close = true;
+                        let rest = tcb.recv_available();
+                        tcb.recv_consume(rest);
+                        p.close = tcb.recv_eof();
+                        break;
+                    }
+                    if eof {
+                        // The client closed with nothing more to answer.
+                        p.close = h.pending_output() == 0;
+                        break;
+                    }
+                    if used == 0 {
+                        break;
+                    }
+                }
             }
             App::Discard { bytes } => {
                 let n = tcb.recv_available();
@@ -173,6 +239,23 @@ impl App {
             }
         }
         p
+    }
+}
+
+/// The HTTP handler's output: the connection's send buffer.
+struct TcbOut<'a> {
+    tcb: &'a mut Tcb,
+    written: usize,
+}
+
+impl Output for TcbOut<'_> {
+    fn room(&self) -> usize {
+        self.tcb.send_capacity()
+    }
+    fn write(&mut self, data: &[u8]) -> usize {
+        let n = self.tcb.send(data);
+        self.written += n;
+        n
     }
 }
 

@@ -85,6 +85,8 @@ pub struct TcpStackCounters {
     pub errors_timed_out: u64,
     /// Reassembled TCP datagrams for a flow another worker owns (dropped).
     pub misrouted_fragments: u64,
+    /// Connections a service closed for inactivity (HTTP keep-alive timeout).
+    pub app_idle_closed: u64,
     /// Times a connection had to wait for a free TX buffer.
     pub tx_blocked: u64,
     pub app_bytes_in: u64,
@@ -111,6 +113,8 @@ struct Conn {
     /// An application holds this connection (active opens): it is reaped only after
     /// the application released it, so it can still read the data and the error.
     held: bool,
+    /// When the service closes the connection for inactivity.
+    app_deadline: Option<Instant>,
 }
 
 /// The TCP sockets of one worker.
@@ -135,6 +139,7 @@ impl TcpSockets {
     pub fn new(now: Instant, setup: TcpSetup) -> Self {
         let mut listeners = HashMap::default();
         for s in setup.services.iter().filter(|s| s.kind != ServiceKind::UdpEcho) {
+            // (every other kind is a TCP service)
             listeners.insert(s.port, Listener { kind: s.kind, half_open: 0 });
         }
         TcpSockets {
@@ -233,7 +238,7 @@ impl super::Stack {
         let iss = tcp.isn.isn(now, (local, lport), (remote, port));
         let tcb = Tcb::connect(now, (local, lport), (remote, port), iss, &tcp.setup.cfg);
         let key = FlowKey { local, local_port: lport, remote, remote_port: port };
-        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, app: None, app_closed: false, half_open_on: None, held: true });
+        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, app: None, app_closed: false, half_open_on: None, held: true, app_deadline: None });
         self.service(now, tx, id);
         Ok(ConnId(id))
     }
@@ -323,6 +328,7 @@ impl super::Stack {
                     app_closed: false,
                     half_open_on: Some(seg.dst_port),
                     held: false,
+                    app_deadline: None,
                 });
                 self.service(now, tx, id);
                 return;
@@ -412,7 +418,7 @@ impl super::Stack {
         let mut tcb = Tcb::accept_syn(now, (key.local, key.local_port), (key.remote, key.remote_port), &syn, iss, &tcp.setup.cfg);
         tcb.handle_segment(now, ack);
         tcp.counters.accepted += 1;
-        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, app: Some(App::new(kind)), app_closed: false, half_open_on: None, held: false });
+        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, app: Some(App::new(kind)), app_closed: false, half_open_on: None, held: false, app_deadline: None });
         self.service(now, tx, id);
     }
 
@@ -432,6 +438,14 @@ impl super::Stack {
                 let p = app.run(&mut conn.tcb);
                 tcp.counters.app_bytes_in += p.bytes_in;
                 tcp.counters.app_bytes_out += p.bytes_out;
+                if let Some(idle) = app.idle_timeout() {
+                    if p.bytes_in + p.bytes_out > 0 || conn.app_deadline.is_none() {
+                        conn.app_deadline = Some(now + idle);
+                    }
+                }
+                if p.half_close && !conn.app_closed {
+                    conn.tcb.shutdown_write();
+                }
                 if p.close && !conn.app_closed {
                     conn.app_closed = true;
                     conn.tcb.close();
@@ -463,7 +477,10 @@ impl super::Stack {
             }
             return;
         }
-        let deadline = conn.tcb.poll_timeout();
+        let deadline = match (conn.tcb.poll_timeout(), conn.app_deadline.filter(|_| !conn.app_closed)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if deadline != conn.armed {
             conn.gen = conn.gen.wrapping_add(1);
             conn.armed = deadline;
@@ -489,6 +506,17 @@ impl super::Stack {
                 continue;
             }
             conn.armed = None;
+            if !conn.app_closed && conn.app_deadline.is_some_and(|t| t <= now) {
+                // The service's idle timeout: close quietly, or reset if input is unread.
+                conn.app_closed = true;
+                conn.app_deadline = None;
+                self.tcp.counters.app_idle_closed += 1;
+                if conn.tcb.recv_available() == 0 {
+                    conn.tcb.close();
+                } else {
+                    conn.tcb.abort();
+                }
+            }
             if conn.tcb.poll_timeout().is_some_and(|t| t <= now) {
                 conn.tcb.handle_timeout(now);
             }
