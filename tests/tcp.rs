@@ -51,12 +51,12 @@ fn bulk_under_loss(tag: &str, octet: u8, pct: f64, size: u64) {
 
 #[test]
 fn bulk_with_1pct_loss_each_way() {
-    bulk_under_loss("bpt11", 81, 1.0, 32 * MIB);
+    bulk_under_loss("bpt11", 81, 1.0, 64 * MIB);
 }
 
 #[test]
 fn bulk_with_5pct_loss_each_way() {
-    bulk_under_loss("bpt12", 82, 5.0, 8 * MIB);
+    bulk_under_loss("bpt12", 82, 5.0, 64 * MIB);
 }
 
 /// The engine's own injector reorders and duplicates in both directions.

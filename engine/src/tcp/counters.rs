@@ -54,6 +54,14 @@ pub struct TcpCounters {
     pub window_updates: u64,
     /// RTT samples taken.
     pub rtt_samples: u64,
+    /// Segments RACK (RFC 8985) marked lost: by time on an ACK or the reorder timer, or
+    /// as overdue when the retransmission timer expired (§6.3).
+    pub rack_losses: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tlp_probes: u64,
+    /// Probes that repaired a loss: their ACK started RACK recovery, or acknowledged
+    /// past a retransmitted probe without a D-SACK (RFC 8985 §7.4).
+    pub tlp_recoveries: u64,
 }
 
 impl TcpCounters {
@@ -86,6 +94,9 @@ impl TcpCounters {
             delayed_acks,
             window_updates,
             rtt_samples,
+            rack_losses,
+            tlp_probes,
+            tlp_recoveries,
         } = *other;
         self.segments_in += segments_in;
         self.segments_out += segments_out;
@@ -113,5 +124,8 @@ impl TcpCounters {
         self.delayed_acks += delayed_acks;
         self.window_updates += window_updates;
         self.rtt_samples += rtt_samples;
+        self.rack_losses += rack_losses;
+        self.tlp_probes += tlp_probes;
+        self.tlp_recoveries += tlp_recoveries;
     }
 }

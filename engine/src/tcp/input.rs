@@ -1,10 +1,12 @@
 //! Input: segment arrival (RFC 9293 §3.10.7), with PAWS (RFC 7323 §5), the RFC 5961
 //! checks (RST exactly at RCV.NXT, challenge ACKs for other in-window RSTs and for
 //! SYNs, the ACK acceptability range), duplicate-ACK counting and loss-recovery entry
-//! (RFC 5681, RFC 6582, RFC 6675), and the delayed-ACK policy (RFC 1122 §4.2.3.2:
-//! every second full-sized segment, at once for out-of-order data or a gap fill).
+//! (RFC 5681, RFC 6582, RFC 6675; with RACK, `rack_tlp.rs` takes over loss detection),
+//! the delayed-ACK policy (RFC 1122 §4.2.3.2: every second full-sized segment, at once
+//! for out-of-order data, a gap fill or a duplicate) and D-SACK reports (RFC 2883).
 
 use super::cc::CongestionControl;
+use super::rack_tlp::is_dsack;
 use super::tcb::{dist, Recovery, Tcb, DUP_THRESH, PAWS_IDLE};
 use super::{State, TcpError};
 use crate::time::{Duration, Instant};
@@ -135,6 +137,7 @@ impl Tcb {
             } else {
                 self.counters.bad_seq += 1;
                 self.ack_now = true;
+                self.note_duplicate(seq, seg.payload.len());
                 if self.state == State::TimeWait && f.fin {
                     // A retransmitted FIN: our last ACK was lost; restart 2 MSL.
                     self.state_since = now;
@@ -247,21 +250,29 @@ impl Tcb {
         }
         let window = usize::from(seg.window) << self.neg.snd_shift;
         let blocks = if self.neg.sack { seg.options.sack_blocks() } else { &[] };
+        let prior_una = self.snd_una;
+        let prior_flight = dist(self.snd_max, self.snd_una);
+        let mut newly = 0;
         if ack > self.snd_una {
-            let newly = self.ack_advance(now, seg, ack, blocks);
+            newly = self.ack_advance(now, seg, ack, blocks);
             // RFC 6675 §2, §5 (3): an ACK with new SACK information counts as a
             // duplicate even when it also advances SND.UNA.
             if newly > 0 && self.recovery == Recovery::None && self.snd_una != self.snd_max {
                 self.on_dupack(now);
             }
         } else if ack == self.snd_una {
-            let newly = if blocks.is_empty() { 0 } else { self.scoreboard.update(self.snd_una, self.snd_max, blocks) };
+            newly = if blocks.is_empty() { 0 } else { self.scoreboard.update(self.snd_una, self.snd_max, blocks) };
             let outstanding = self.snd_max != self.snd_una;
             let pure = seg.payload.is_empty() && !seg.flags.syn && !seg.flags.fin;
-            let classic = outstanding && pure && window == self.snd_wnd && window != 0;
+            // An ACK reporting a duplicate segment (D-SACK) says nothing of loss.
+            let classic = outstanding && pure && window == self.snd_wnd && window != 0 && !is_dsack(blocks, ack);
             if classic || (outstanding && newly > 0) {
                 self.on_dupack(now);
             }
+        }
+        if self.rack_enabled() && ack >= prior_una {
+            let pure_dup = ack == prior_una && blocks.is_empty() && seg.payload.is_empty() && newly == 0;
+            self.rack_on_ack(now, seg, blocks, prior_una, prior_flight, pure_dup);
         }
         if ack >= self.snd_una && (self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack)) {
             if self.snd_wnd == 0 && window > 0 {
@@ -331,6 +342,17 @@ impl Tcb {
                 if ack >= self.recover {
                     self.recovery = Recovery::None;
                     self.cc.on_recovery_end(now, flight, mss);
+                    self.rack.on_recovery_exit();
+                }
+            }
+            Recovery::Rto { .. } => {
+                // Slow start resumes from the loss window, as after go-back-N.
+                if cwnd_limited {
+                    self.cc.on_ack(now, data_acked, mss, self.rtt.srtt());
+                }
+                if ack >= self.recover {
+                    self.recovery = Recovery::None;
+                    self.rack.on_recovery_exit();
                 }
             }
         }
@@ -349,6 +371,15 @@ impl Tcb {
         self.counters.dup_acks += 1;
         let mss = self.neg.effective_mss();
         match self.recovery {
+            Recovery::None if self.rack_enabled() => {
+                // RACK decides what is lost (RFC 8985 §6.2: its reordering window is
+                // zero once DupThresh segments are SACKed, so it subsumes the DupAck
+                // threshold). ACKs carrying no SACK information at all still mark
+                // SND.UNA lost on the third duplicate (RFC 5681).
+                if self.dupacks >= DUP_THRESH && self.rack.segs_sacked() == 0 && self.snd_una >= self.recover {
+                    self.rack.mark_first_lost();
+                }
+            }
             Recovery::None => {
                 let lost = self.neg.sack && self.scoreboard.lost_boundary(DUP_THRESH as usize, mss).is_some();
                 if self.dupacks >= DUP_THRESH || lost {
@@ -364,11 +395,11 @@ impl Tcb {
             Recovery::NewReno { inflation, partial_acked } => {
                 self.recovery = Recovery::NewReno { inflation: inflation + mss, partial_acked };
             }
-            Recovery::Sack { .. } => {}
+            Recovery::Sack { .. } | Recovery::Rto { .. } => {}
         }
     }
 
-    fn enter_recovery(&mut self, now: Instant, sack: bool) {
+    pub(super) fn enter_recovery(&mut self, now: Instant, sack: bool) {
         self.counters.fast_retransmits += 1;
         let mss = self.neg.effective_mss();
         let flight = dist(self.snd_max, self.snd_una);
@@ -377,6 +408,13 @@ impl Tcb {
         self.high_rxt = self.snd_una;
         if sack {
             self.recovery = Recovery::Sack { rexmit_first: true };
+            // The recovery repairs what a tail loss probe revealed; the episode ends
+            // (as Linux's tcp_init_cwnd_reduction does), and no probe is due.
+            if self.tlp_end.take().is_some() {
+                self.counters.tlp_recoveries += 1;
+            }
+            self.tlp_at = None;
+            self.tlp_pending = false;
         } else {
             self.recovery = Recovery::NewReno { inflation: DUP_THRESH as usize * mss, partial_acked: false };
             self.rexmit_una = true;
@@ -399,6 +437,7 @@ impl Tcb {
             self.terminate(None);
             return false;
         }
+        self.note_duplicate(seq, payload.len());
         let mut data = payload;
         if let Some(fin) = self.rcv_fin {
             let room = fin.diff(seq);
@@ -440,6 +479,26 @@ impl Tcb {
             self.ack_now = true;
         }
         r.trimmed == 0 && !r.dropped && data.len() == payload.len()
+    }
+
+    /// Payload `[seq, seq + len)` arrived: what of it was received before is reported
+    /// in a D-SACK block (RFC 2883 §4: below RCV.NXT, or within an out-of-order range).
+    fn note_duplicate(&mut self, seq: SeqNumber, len: usize) {
+        if !self.neg.sack || len == 0 || len > i32::MAX as usize / 2 {
+            return;
+        }
+        let end = seq + len;
+        if seq < self.rcv_nxt {
+            let e = end.min(self.rcv_nxt);
+            // Only what is plausibly ours: within a window below RCV.NXT.
+            if dist(self.rcv_nxt, seq) <= self.recv_buf.capacity().max(65_535) {
+                self.dsack = Some((seq, e));
+                self.ack_now = true;
+            }
+        } else if self.recv_buf.holds(seq, end) {
+            self.dsack = Some((seq, end));
+            self.ack_now = true;
+        }
     }
 
     fn process_fin(&mut self, now: Instant, fin_seq: SeqNumber) {
@@ -486,5 +545,6 @@ impl Tcb {
         self.delack_at = None;
         self.unacked_since = None;
         self.scoreboard.clear();
+        self.clear_rack();
     }
 }

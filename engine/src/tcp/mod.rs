@@ -31,8 +31,8 @@
 //!   connection, RFC 1122 §4.2.2.13 resets for data nobody will read, Nagle (RFC 896)
 //!   with `nodelay` and `push`, sender and receiver silly-window avoidance, zero-window
 //!   persist with backoff, keepalive (RFC 1122 §4.2.3.6, off by default), delayed ACKs
-//!   (every second full segment, at most `ack_delay`, at once for out-of-order data or
-//!   a gap fill), window updates when the application reads, RFC 5961 (RST exactly at
+//!   (every second full segment, at most `ack_delay`, at once for out-of-order data, a
+//!   gap fill or a duplicate), window updates when the application reads, RFC 5961 (RST exactly at
 //!   RCV.NXT, rate-limited challenge ACKs, ACK acceptability range), RFC 7323 PAWS and
 //!   TS.Recent, RFC 6191 TIME-WAIT reuse check, user timeout.
 //! - `options.rs`: MSS (536 by default), window scaling, timestamps, SACK-permitted.
@@ -41,18 +41,30 @@
 //! - `scoreboard.rs`: RFC 6675 scoreboard (IsLost, NextSeg, SetPipe); recovery
 //!   itself in `input.rs`/`output.rs`, with RFC 6582 NewReno when SACK is off and
 //!   RFC 3042 limited transmit; after a timeout, go-back-N skipping SACKed data.
+//! - `rack.rs`, `rack_tlp.rs`: RACK-TLP (RFC 8985) when SACK is negotiated (and
+//!   `TcpConfig::rack`, on by default): per-segment transmission records (bounded by
+//!   what is in flight), time-based loss detection including lost retransmissions,
+//!   the reordering window with D-SACK adaptation and the reorder timer; losses RACK
+//!   marks drive RFC 6675-style recovery (its DupAck/IsLost rules are then only a
+//!   fallback for ACKs without any SACK block), and after an RTO the overdue segments
+//!   are retransmitted in slow start with the same detection (no go-back-N). Tail loss
+//!   probes: PTO = 2 * SRTT + 2 ms (+ 200 ms WCDelAckT with one segment in flight),
+//!   never beyond the RTO; one probe per episode, congestion response when a probe
+//!   repaired a loss. Without SACK: NewReno and the RTO, as before.
+//! - D-SACK (RFC 2883): the receiver reports duplicate segments; the sender uses D-SACK
+//!   for TLP episodes and RACK's reordering window (not to undo recoveries).
 //! - `rtt.rs`: RFC 6298 SRTT/RTTVAR/RTO, Karn, backoff (timestamps give samples from
 //!   every ACK that advances SND.UNA).
 //! - `cc/`: the [`CongestionControl`] trait, NewReno (RFC 5681, RFC 3465 byte
 //!   counting) and CUBIC (RFC 9438), initial window 10 (RFC 6928), restart after idle
 //!   (RFC 5681 §4.1), growth only when the window was in use (RFC 7661 in spirit).
 //!
-//! Not implemented: D-SACK (RFC 2883) and undoing spurious recoveries, RACK-TLP (RFC
-//! 8985; a lost retransmission waits for the RTO), HyStart++ (RFC 9406), ECN (RFC
-//! 3168), urgent data (the field is ignored), TCP Fast Open, path MTU discovery or
-//! probing, RFC 7323 §4.1 per-flight RTT weighting. Data carried on a SYN is not
-//! accepted (the peer sends it again). A non-RST segment without timestamps on a
-//! connection that negotiated them is accepted (as Linux does), not dropped.
+//! Not implemented: undoing spurious recoveries (D-SACK or timestamp based, RFC 3708,
+//! RFC 4015), PRR (RFC 6937), HyStart++ (RFC 9406), ECN (RFC 3168), urgent data (the
+//! field is ignored), TCP Fast Open, path MTU discovery or probing, RFC 7323 §4.1
+//! per-flight RTT weighting. Data carried on a SYN is not accepted (the peer sends it
+//! again). A non-RST segment without timestamps on a connection that negotiated them is
+//! accepted (as Linux does), not dropped.
 //!
 //! Tests: `tests/` (scripted segment-in / segment-out, a property-based fuzzer) and
 //! `sim.rs` (two connections over a lossy, reordering, duplicating, rate-limited link
@@ -64,6 +76,8 @@ mod input;
 pub mod isn;
 mod options;
 mod output;
+mod rack;
+mod rack_tlp;
 mod recv_buf;
 mod ring;
 mod rtt;
@@ -113,6 +127,8 @@ pub struct TcpConfig {
     pub timestamps: bool,
     /// Offer SACK (RFC 2018).
     pub sack: bool,
+    /// RACK-TLP loss detection (RFC 8985) on connections that negotiate SACK.
+    pub rack: bool,
     /// Disable the Nagle algorithm.
     pub nodelay: bool,
     pub congestion_control: CcAlgorithm,
@@ -155,6 +171,7 @@ impl Default for TcpConfig {
             window_scaling: true,
             timestamps: true,
             sack: true,
+            rack: true,
             nodelay: false,
             congestion_control: CcAlgorithm::Cubic,
             initial_window: cc::INITIAL_WINDOW_SEGMENTS,

@@ -1,6 +1,7 @@
 //! Output: choosing the next segment (`poll_transmit`). In order: a pending RST; the
-//! SYN or SYN-ACK; loss-recovery retransmissions (RFC 6582 NewReno, RFC 6675 NextSeg);
-//! new data and the FIN, or go-back-N retransmission after a timeout; window and
+//! SYN or SYN-ACK; a tail loss probe (RFC 8985 §7.3); loss-recovery retransmissions
+//! (RFC 6582 NewReno, RFC 6675 NextSeg, or the segments RACK marked lost); new data and
+//! the FIN, or go-back-N retransmission after a timeout (without RACK); window and
 //! keepalive probes; a bare ACK when one is due.
 
 use super::cc::CongestionControl;
@@ -8,7 +9,7 @@ use super::send_buf::{segment_len, SegParams};
 use super::tcb::{dist, PendingRst, Recovery, Segment, Tcb, DUP_THRESH};
 use super::State;
 use crate::time::Instant;
-use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr};
+use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr, MAX_SACK_BLOCKS};
 
 impl Tcb {
     /// The next segment to send, or `None`. `max_payload` caps the payload (room left
@@ -78,7 +79,17 @@ impl Tcb {
         }
         if self.neg.sack {
             let max = if self.neg.timestamps { 3 } else { 4 };
-            o.set_sack_blocks(self.recv_buf.sack_blocks(max));
+            let sack = self.recv_buf.sack_blocks(max);
+            match self.dsack {
+                // RFC 2883: a D-SACK block goes first, once.
+                Some(d) => {
+                    let mut blocks = [d; MAX_SACK_BLOCKS];
+                    let n = sack.len().min(max - 1);
+                    blocks[1..=n].copy_from_slice(&sack[..n]);
+                    o.set_sack_blocks(&blocks[..=n]);
+                }
+                None => o.set_sack_blocks(sack),
+            }
         }
         o
     }
@@ -92,6 +103,7 @@ impl Tcb {
     }
 
     fn acked_now(&mut self) {
+        self.dsack = None;
         self.ack_now = false;
         self.delack_at = None;
         self.unacked_rx = 0;
@@ -145,12 +157,34 @@ impl Tcb {
             }
         }
 
-        if let Recovery::Sack { rexmit_first } = self.recovery {
-            if let Some(s) = self.sack_recovery_next(now, rexmit_first, room, opts) {
+        if self.tlp_pending {
+            self.tlp_pending = false;
+            if let Some(s) = self.transmit_tlp(now, room, opts) {
                 return Some(s);
             }
-        } else if let Some(s) = self.send_new(now, room, opts, self.cwnd_room()) {
-            return Some(s);
+        }
+
+        match self.recovery {
+            Recovery::Sack { rexmit_first } if self.rack_enabled() => {
+                if let Some(s) = self.rack_recovery_next(now, rexmit_first, room, opts) {
+                    return Some(s);
+                }
+            }
+            Recovery::Rto { rexmit_first } => {
+                if let Some(s) = self.rack_recovery_next(now, rexmit_first, room, opts) {
+                    return Some(s);
+                }
+            }
+            Recovery::Sack { rexmit_first } => {
+                if let Some(s) = self.sack_recovery_next(now, rexmit_first, room, opts) {
+                    return Some(s);
+                }
+            }
+            _ => {
+                if let Some(s) = self.send_new(now, room, opts, self.cwnd_room(), false) {
+                    return Some(s);
+                }
+            }
         }
 
         if self.probe_pending {
@@ -216,7 +250,7 @@ impl Tcb {
             }
         }
         let cwnd_room = if first { mss } else { cwnd - pipe };
-        if let Some(seg) = self.send_new(now, room, opts, cwnd_room) {
+        if let Some(seg) = self.send_new(now, room, opts, cwnd_room, false) {
             return Some(seg);
         }
         let top = self.scoreboard.highest_sacked().unwrap_or(self.snd_una);
@@ -224,6 +258,54 @@ impl Tcb {
             return self.retransmit(now, s, e, room, opts);
         }
         None
+    }
+
+    /// Recovery with RACK (RFC 8985 with RFC 6675's transmission rules), while
+    /// cwnd - pipe >= 1 SMSS: the lowest records RACK marked lost, then new data. On
+    /// entry the first retransmission goes whatever the window (RFC 6675 §5 step 4.3).
+    fn rack_recovery_next(&mut self, now: Instant, first: bool, room: usize, opts: TcpOptions) -> Option<Segment> {
+        let mss = self.neg.effective_mss();
+        let cwnd = self.cc.cwnd();
+        let pipe = self.rack.pipe();
+        if !first && cwnd < pipe + mss {
+            return None;
+        }
+        if let Recovery::Sack { rexmit_first } | Recovery::Rto { rexmit_first } = &mut self.recovery {
+            *rexmit_first = false;
+        }
+        if let Some((s, e)) = self.rack.next_lost() {
+            if let Some(seg) = self.retransmit(now, s, e, room, opts) {
+                return Some(seg);
+            }
+        }
+        let cwnd_room = if first { mss } else { cwnd - pipe };
+        self.send_new(now, room, opts, cwnd_room, false)
+    }
+
+    /// A tail loss probe (RFC 8985 §7.3): one segment of new data if the peer's window
+    /// allows, whatever the congestion window and Nagle say; else the highest-sequence
+    /// segment again.
+    fn transmit_tlp(&mut self, now: Instant, room: usize, opts: TcpOptions) -> Option<Segment> {
+        if !self.tlp_allowed() {
+            return None;
+        }
+        self.tlp_probing = true;
+        let mut is_retrans = false;
+        let mut seg = self.send_new(now, room, opts, room.max(1), true);
+        if seg.is_none() {
+            if let Some((s, e)) = self.rack.last() {
+                let data_end = self.send_buf.end();
+                let data = dist(e.min(data_end), s);
+                let s = if data > room { s + (data - room) } else { s };
+                is_retrans = true;
+                seg = self.retransmit(now, s, e, room, opts);
+            }
+        }
+        self.tlp_probing = false;
+        if seg.is_some() {
+            self.tlp_sent(is_retrans);
+        }
+        seg
     }
 
     /// Retransmits from `s` (at most to `hole_end`): data, and the FIN if it lies there.
@@ -244,8 +326,9 @@ impl Tcb {
         Some(seg)
     }
 
-    /// Data (new, or again after a timeout) and the FIN, from `snd_nxt`.
-    fn send_new(&mut self, now: Instant, room: usize, opts: TcpOptions, cwnd_room: usize) -> Option<Segment> {
+    /// Data (new, or again after a timeout) and the FIN, from `snd_nxt`. `probe`: a loss
+    /// probe, which Nagle does not hold back.
+    fn send_new(&mut self, now: Instant, room: usize, opts: TcpOptions, cwnd_room: usize, probe: bool) -> Option<Segment> {
         if !matches!(self.state, State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck) {
             return None;
         }
@@ -278,7 +361,7 @@ impl Tcb {
                     mss: room,
                     in_flight: self.snd_max != self.snd_una,
                     nodelay: self.nodelay,
-                    push: self.fin_queued || self.push_seq.is_some_and(|p| p > seq),
+                    push: probe || self.fin_queued || self.push_seq.is_some_and(|p| p > seq),
                     max_window: self.max_snd_wnd,
                     override_sws: self.sws_override,
                 })
@@ -308,6 +391,10 @@ impl Tcb {
     /// Sequence-space bookkeeping for a segment carrying data, SYN or FIN.
     fn note_sent(&mut self, now: Instant, seq: SeqNumber, len: usize, syn: bool, fin: bool) {
         let end = seq + len + usize::from(syn) + usize::from(fin);
+        let new_data = end > self.snd_max;
+        if !syn && self.rack_enabled() {
+            self.rack.on_transmit(now, seq, end, self.snd_max);
+        }
         if seq < self.snd_max {
             self.counters.retransmits += 1;
             self.counters.retransmitted_bytes += dist(end.min(self.snd_max), seq).min(len) as u64;
@@ -335,6 +422,10 @@ impl Tcb {
             self.rto_at = Some(now + self.rtt.rto());
         }
         self.persist_at = None;
+        if new_data && !syn && !self.tlp_probing && self.rack_enabled() {
+            // RFC 8985 §7.2: (re)start the PTO after sending new data.
+            self.schedule_tlp(now);
+        }
     }
 
     /// Starts the persist timer when queued data waits on the peer's window with

@@ -73,6 +73,11 @@ impl RecvBuf {
         !self.ooo.is_empty()
     }
 
+    /// `[s, e)` is already held above RCV.NXT.
+    pub fn holds(&self, s: SeqNumber, e: SeqNumber) -> bool {
+        self.ooo.iter().any(|r| r.0 <= s && e <= r.1)
+    }
+
     #[cfg(test)]
     pub fn out_of_order_ranges(&self) -> &[(SeqNumber, SeqNumber)] {
         &self.ooo

@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use super::cc::{self, Cc, CongestionControl};
 use super::options::{self, Negotiated, MIN_MSS};
 use super::recv_buf::RecvBuf;
+use super::rack::Rack;
 use super::rtt::RttEstimator;
 use super::scoreboard::Scoreboard;
 use super::send_buf::SendBuf;
@@ -33,7 +34,13 @@ pub(super) enum Recovery {
     /// RFC 6582 fast recovery: the window is inflated by `inflation` bytes.
     NewReno { inflation: usize, partial_acked: bool },
     /// RFC 6675 recovery; `rexmit_first`: the first retransmission is still due.
+    /// With RACK (RFC 8985), what is lost is what RACK marked lost.
     Sack { rexmit_first: bool },
+    /// RACK only: after a retransmission timeout, the records RACK marked lost are
+    /// retransmitted in slow start (instead of go-back-N), until `recover` is
+    /// acknowledged; a lost retransmission is detected again without another timeout.
+    /// `rexmit_first`: the retransmission at SND.UNA is due whatever the window.
+    Rto { rexmit_first: bool },
 }
 
 /// A reset to send.
@@ -46,6 +53,15 @@ pub(super) struct PendingRst {
 
 /// Duplicate ACKs that trigger fast retransmit (RFC 5681, RFC 6675 DupThresh).
 pub(super) const DUP_THRESH: u32 = 3;
+/// TLP (RFC 8985 §7.2): added to 2 * SRTT when more than one segment is in flight.
+/// The RFC adds nothing; like Linux (TCP_TIMEOUT_MIN) we add a small allowance so that
+/// ACK-path jitter on very short paths does not trigger probes.
+pub(super) const TLP_MIN_EXTRA: Duration = Duration::from_millis(2);
+/// TLP WCDelAckT (RFC 8985 §7.2): with a single segment in flight the peer may be
+/// holding its ACK for the delayed-ACK timer; 200 ms as the RFC recommends (Linux adds
+/// its minimum RTO, also 200 ms). The PTO never goes past the RTO, so such a probe
+/// replaces the timeout (no window collapse, no backoff) rather than preceding it.
+pub(super) const TLP_WC_DEL_ACK: Duration = Duration::from_millis(200);
 /// RFC 7323 §5.5: TS.Recent is invalid after 24 days of idleness.
 pub(super) const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 
@@ -132,6 +148,22 @@ pub struct Tcb {
     pub(super) rexmit_una: bool,
     pub(super) scoreboard: Scoreboard,
 
+    // RACK-TLP (RFC 8985), when SACK is negotiated and `cfg.rack` is set.
+    pub(super) rack: Rack,
+    /// The RACK reorder timer.
+    pub(super) rack_at: Option<Instant>,
+    /// The TLP probe timeout (PTO).
+    pub(super) tlp_at: Option<Instant>,
+    /// TLP.end_seq: a probe is outstanding; TLP.is_retrans.
+    pub(super) tlp_end: Option<SeqNumber>,
+    pub(super) tlp_is_retrans: bool,
+    /// An RTT sample was taken since the last probe (RFC 8985 §7.3 condition 2).
+    pub(super) tlp_sampled: bool,
+    /// The PTO fired: send a probe.
+    pub(super) tlp_pending: bool,
+    /// A probe is being built (it does not restart the PTO).
+    pub(super) tlp_probing: bool,
+
     // Output state.
     pub(super) ack_now: bool,
     /// In-order bytes received since our last ACK (delayed-ACK policy).
@@ -139,6 +171,8 @@ pub struct Tcb {
     /// Largest payload seen from the peer: "full-sized" for the delayed-ACK policy.
     pub(super) rcv_mss: usize,
     pub(super) pending_rst: Option<PendingRst>,
+    /// A duplicate segment to report in the next ACK's first SACK block (RFC 2883).
+    pub(super) dsack: Option<(SeqNumber, SeqNumber)>,
     /// Send a zero-window or keepalive probe.
     pub(super) probe_pending: bool,
     /// The persist timer allows a segment smaller than SWS avoidance wants.
@@ -222,10 +256,19 @@ impl Tcb {
             high_rxt: iss,
             rexmit_una: false,
             scoreboard: Scoreboard::new(cfg.max_sack_ranges),
+            rack: Rack::new(cfg.send_buffer),
+            rack_at: None,
+            tlp_at: None,
+            tlp_end: None,
+            tlp_is_retrans: false,
+            tlp_sampled: true,
+            tlp_pending: false,
+            tlp_probing: false,
             ack_now: false,
             unacked_rx: 0,
             rcv_mss: options::DEFAULT_MSS.min(usize::from(cfg.mss)),
             pending_rst: None,
+            dsack: None,
             probe_pending: false,
             sws_override: false,
             challenge_window: (now, 0),
@@ -555,6 +598,21 @@ impl Tcb {
         self.send_buf.clear();
         self.scoreboard.clear();
         self.unacked_since = None;
+        self.clear_rack();
+    }
+
+    /// RACK-TLP loss detection is in use: configured, and the peer does SACK.
+    pub(super) fn rack_enabled(&self) -> bool {
+        self.cfg.rack && self.neg.sack
+    }
+
+    /// Forgets transmission records and stops the RACK and TLP timers.
+    pub(super) fn clear_rack(&mut self) {
+        self.rack.clear();
+        self.rack_at = None;
+        self.tlp_at = None;
+        self.tlp_end = None;
+        self.tlp_pending = false;
     }
 
     pub(super) fn queue_rst(&mut self, seq: SeqNumber, ack: Option<SeqNumber>) {
@@ -663,6 +721,10 @@ impl Tcb {
         }
         for r in self.scoreboard.ranges() {
             assert!(self.snd_una <= r.0 && r.0 < r.1 && r.1 <= self.snd_max, "{r:?} {self:?}");
+        }
+        self.rack.check(self.snd_una, self.snd_max);
+        if !self.rack_enabled() {
+            assert_eq!(self.rack.records(), 0, "{self:?}");
         }
         for r in self.recv_buf.out_of_order_ranges() {
             assert!(self.rcv_nxt < r.0 && r.0 < r.1, "{r:?} {self:?}");

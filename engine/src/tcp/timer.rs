@@ -1,6 +1,8 @@
-//! Timers: retransmission (RFC 6298, go-back-N from SND.UNA with exponential backoff),
-//! persist (zero-window probes with backoff, RFC 9293 §3.8.6.1), delayed ACK,
-//! keepalive (RFC 1122 §4.2.3.6), TIME-WAIT and FIN-WAIT-2, and the user timeout.
+//! Timers: retransmission (RFC 6298 with exponential backoff; go-back-N from SND.UNA,
+//! or with RACK the retransmission of what RACK deems lost), the RACK reorder timer and
+//! the TLP probe timeout (RFC 8985), persist (zero-window probes with backoff, RFC 9293
+//! §3.8.6.1), delayed ACK, keepalive (RFC 1122 §4.2.3.6), TIME-WAIT and FIN-WAIT-2, and
+//! the user timeout.
 
 use super::cc::CongestionControl;
 use super::tcb::{dist, Recovery, Tcb};
@@ -15,6 +17,8 @@ impl Tcb {
         }
         [
             self.rto_at,
+            self.rack_at,
+            self.tlp_at,
             self.persist_at,
             self.delack_at,
             self.close_deadline(),
@@ -66,6 +70,15 @@ impl Tcb {
             self.delack_at = None;
             self.ack_now = true;
             self.counters.delayed_acks += 1;
+        }
+        if self.rack_at.is_some_and(|t| t <= now) {
+            self.rack_at = None;
+            self.rack_detect(now);
+        }
+        // Before the RTO: a PTO due at the same time replaces it (and re-arms it).
+        if self.tlp_at.is_some_and(|t| t <= now) {
+            self.tlp_at = None;
+            self.on_pto(now);
         }
         if self.rto_at.is_some_and(|t| t <= now) {
             self.rto_at = None;
@@ -133,10 +146,28 @@ impl Tcb {
                 // expiry in a row suggests the receiver reneged (RFC 2018 §8): forget.
                 if self.rexmit_count > 1 {
                     self.scoreboard.clear();
+                    self.rack.clear_sacked();
                 }
-                self.snd_nxt = self.snd_una;
                 self.rtt.back_off();
                 self.rtt_probe = None;
+                self.tlp_end = None;
+                self.tlp_at = None;
+                self.tlp_pending = false;
+                self.rack_at = None;
+                if self.rack_enabled() {
+                    // RFC 8985 §6.3: what is overdue is lost; retransmit it in slow
+                    // start, watching for lost retransmissions (`Recovery::Rto`).
+                    let reo_wnd = self.reo_wnd();
+                    self.counters.rack_losses += self.rack.mark_lost_on_rto(now, reo_wnd) as u64;
+                    if self.rack.has_lost() {
+                        self.recovery = Recovery::Rto { rexmit_first: true };
+                        // Re-armed by the retransmission; in case nothing can go (the
+                        // peer's window), it runs anyway.
+                        self.rto_at = Some(now + self.rtt.rto());
+                        return;
+                    }
+                }
+                self.snd_nxt = self.snd_una;
             }
         }
     }

@@ -7,6 +7,7 @@ mod fuzz;
 mod handshake;
 mod loss;
 mod options;
+mod rack;
 mod rfc5961;
 
 use std::net::Ipv4Addr;
