@@ -48,6 +48,7 @@ impl FlowKey {
 /// opened it on an RSS NIC, and need no hand-off in software). Searches `range` starting
 /// at `offset` (randomise it), skipping ports `in_use` says are taken. None when every
 /// port in the range is taken or hashes elsewhere.
+#[allow(clippy::too_many_arguments)]
 pub fn pick_local_port(
     local: Ipv4Addr,
     remote: Ipv4Addr,

@@ -76,7 +76,7 @@ impl Pair {
                 }
                 inj.rx_expired(now + Duration::from_secs(1), |g| self.to_b.push(g.to_vec()));
             }
-            None => self.to_b.extend(sink_a.frames.drain(..)),
+            None => self.to_b.append(&mut sink_a.frames),
         }
         self.to_a.extend(sink_b.frames);
         if self.to_a.is_empty() && self.to_b.is_empty() {

@@ -115,7 +115,7 @@ impl Tcb {
                 return;
             }
             // A SYN-ACK crossing ours (simultaneous open): its SYN is old news.
-            seq = seq + 1;
+            seq += 1;
             syn = false;
         }
         let seg_len = seg.payload.len() + usize::from(syn) + usize::from(f.fin);

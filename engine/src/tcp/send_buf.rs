@@ -115,11 +115,10 @@ pub(crate) fn segment_len(p: &SegParams) -> usize {
     // Short because of a window. The congestion window never justifies a runt; the
     // peer's window does when it is at least half the largest it offered, or when the
     // persist timer overrides.
-    if n == p.window_room && p.window_room <= p.cwnd_room {
-        if p.override_sws || n >= p.max_window / 2 {
+    if n == p.window_room && p.window_room <= p.cwnd_room
+        && (p.override_sws || n >= p.max_window / 2) {
             return n;
         }
-    }
     0
 }
 

@@ -223,11 +223,7 @@ impl Sim {
         }
         let copies = if self.rng.chance(self.link.duplicate) { 2 } else { 1 };
         let bytes = 20 + 20 + repr.options.buffer_len() + payload.len();
-        let tx = if self.link.bandwidth == 0 {
-            Duration::ZERO
-        } else {
-            Duration::from_nanos(bytes as u64 * 8 * 1_000_000_000 / self.link.bandwidth)
-        };
+        let tx = (bytes as u64 * 8 * 1_000_000_000).checked_div(self.link.bandwidth).map_or(Duration::ZERO, Duration::from_nanos);
         let start = self.busy_until[from].max(self.now);
         if start.saturating_since(self.now) > self.link.max_queue_delay {
             self.dropped_bytes[from] += payload.len() as u64;

@@ -1474,7 +1474,7 @@ mod tests {
                 options,
                 payload: &payload,
             };
-            prop_assert!(repr.header_len() % 4 == 0 && repr.header_len() <= 60);
+            prop_assert!(repr.header_len().is_multiple_of(4) && repr.header_len() <= 60);
             let bytes = emit(&repr, &pseudo);
             let p = TcpPacket::new_checked(&bytes[..]).unwrap();
             prop_assert!(p.verify_checksum(&pseudo));
