@@ -6,6 +6,7 @@
 //! rings, UMEM, XDP program; the only module allowed `unsafe`).
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod api;
 pub mod apps;
 pub mod arp;
 pub mod icmp;

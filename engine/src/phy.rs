@@ -49,3 +49,32 @@ impl FrameSink for VecSink {
         true
     }
 }
+
+/// An object-safe face of [`FrameSink`], so application code can be handed a sink
+/// without being generic over it.
+pub trait DynSink {
+    fn send_dyn(&mut self, f: &mut dyn FnMut(&mut [u8]) -> usize) -> bool;
+    fn ready_dyn(&mut self) -> bool;
+}
+
+impl<S: FrameSink> DynSink for S {
+    fn send_dyn(&mut self, f: &mut dyn FnMut(&mut [u8]) -> usize) -> bool {
+        self.send(f)
+    }
+    fn ready_dyn(&mut self) -> bool {
+        self.ready()
+    }
+}
+
+/// A [`FrameSink`] over a `dyn DynSink`.
+pub struct SinkRef<'a>(pub &'a mut dyn DynSink);
+
+impl FrameSink for SinkRef<'_> {
+    fn send<F: FnOnce(&mut [u8]) -> usize>(&mut self, f: F) -> bool {
+        let mut f = Some(f);
+        self.0.send_dyn(&mut |buf| f.take().map_or(0, |f| f(buf)))
+    }
+    fn ready(&mut self) -> bool {
+        self.0.ready_dyn()
+    }
+}

@@ -25,7 +25,7 @@ use std::net::Ipv4Addr;
 
 pub use counters::StackCounters;
 pub use services::{ServiceKind, ServiceSpec};
-pub use tcp::{ConnId, ConnectError, SocketInfo, TcpSetup, TcpStackCounters};
+pub use tcp::{ConnId, ConnectError, ListenError, SocketInfo, StackEvent, TcpSetup, TcpStackCounters};
 
 use crate::arp::{ArpConfig, ArpResolver};
 use crate::icmp::RateLimiter;
@@ -176,6 +176,27 @@ impl Stack {
     /// Per-connection TCP counters summed over this worker's connections, live and gone.
     pub fn tcp_counters(&self) -> crate::tcp::TcpCounters {
         self.tcp.tcp_counters()
+    }
+
+    /// Events for applications since the last call.
+    pub fn take_events(&mut self, out: &mut Vec<StackEvent>) {
+        out.append(&mut self.tcp.events);
+        out.append(&mut self.udp.events);
+    }
+
+    /// The engine's addresses.
+    pub fn addresses(&self) -> &[Ipv4Addr] {
+        &self.net.our_ips
+    }
+
+    /// Which worker owns a TCP flow arriving from `remote` to our `local` address.
+    pub fn flow_owner(&self, local: std::net::SocketAddrV4, remote: std::net::SocketAddrV4) -> usize {
+        flow::FlowKey { local: *local.ip(), local_port: local.port(), remote: *remote.ip(), remote_port: remote.port() }.owner(self.net.cfg.workers)
+    }
+
+    /// This worker's index.
+    pub fn worker(&self) -> usize {
+        self.worker
     }
 
     /// Every socket of this worker: TCP listeners and connections, UDP ports.

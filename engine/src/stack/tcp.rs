@@ -60,6 +60,15 @@ pub enum ConnectError {
     TableFull,
 }
 
+/// Why `tcp_listen` failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ListenError {
+    #[error("port {0} is already listening")]
+    InUse(u16),
+    #[error("port 0 cannot listen")]
+    BadPort,
+}
+
 /// Names a connection on its worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnId(pub u32);
@@ -79,6 +88,8 @@ pub struct TcpStackCounters {
     pub syn_cookies_accepted: u64,
     pub syn_cookies_rejected: u64,
     pub accepted: u64,
+    /// Connections reset because an application's accept queue was full.
+    pub accept_queue_overflow: u64,
     pub time_wait_reused: u64,
     pub closed: u64,
     pub errors_reset: u64,
@@ -95,9 +106,50 @@ pub struct TcpStackCounters {
     pub open: u64,
 }
 
+/// Who answers a listener's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListenerOwner {
+    /// A built-in service runs every connection.
+    Service(ServiceKind),
+    /// An application accepts them (through [`crate::api`]).
+    User,
+}
+
 struct Listener {
-    kind: ServiceKind,
+    owner: ListenerOwner,
     half_open: usize,
+    /// Established connections waiting for `accept` (user listeners).
+    accept: std::collections::VecDeque<u32>,
+    /// Bound on `accept`.
+    backlog: usize,
+    /// Configuration of accepted connections (the engine's when None).
+    cfg: Option<TcpConfig>,
+}
+
+/// Readiness of a user connection, for edge-triggered events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Ready {
+    readable: bool,
+    writable: bool,
+    connected: bool,
+    closed: bool,
+}
+
+/// What the stack tells applications (through [`crate::api`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackEvent {
+    /// A connection is waiting in listener `port`'s accept queue.
+    Acceptable { port: u16 },
+    /// Connection `conn` has data, EOF or an error to read.
+    Readable { conn: u32 },
+    /// Connection `conn` has room in its send buffer.
+    Writable { conn: u32 },
+    /// Active open `conn` completed its handshake.
+    Connected { conn: u32 },
+    /// Connection `conn` is closed (see its error for why).
+    Closed { conn: u32 },
+    /// A datagram is waiting on UDP port `port`.
+    UdpReadable { port: u16 },
 }
 
 struct Conn {
@@ -115,6 +167,17 @@ struct Conn {
     held: bool,
     /// When the service closes the connection for inactivity.
     app_deadline: Option<Instant>,
+    /// Owned by an application: its last readiness (events fire on rising edges), and the
+    /// listener whose accept queue it waits in until accepted.
+    user: Option<UserConn>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct UserConn {
+    ready: Ready,
+    /// Waiting for `accept` on this port (or queued there already).
+    pending_on: Option<u16>,
+    queued: bool,
 }
 
 /// The TCP sockets of one worker.
@@ -133,6 +196,8 @@ pub struct TcpSockets {
     scratch_due: Vec<(u32, u32)>,
     /// Connections that stopped sending for want of a TX buffer; retried on `poll`.
     blocked: Vec<u32>,
+    /// Events for applications, drained by [`super::Stack::take_events`].
+    pub(super) events: Vec<StackEvent>,
 }
 
 impl TcpSockets {
@@ -140,7 +205,7 @@ impl TcpSockets {
         let mut listeners = HashMap::default();
         for s in setup.services.iter().filter(|s| s.kind != ServiceKind::UdpEcho) {
             // (every other kind is a TCP service)
-            listeners.insert(s.port, Listener { kind: s.kind, half_open: 0 });
+            listeners.insert(s.port, Listener { owner: ListenerOwner::Service(s.kind), half_open: 0, accept: Default::default(), backlog: 0, cfg: None });
         }
         TcpSockets {
             conns: Vec::new(),
@@ -155,6 +220,7 @@ impl TcpSockets {
             counters: TcpStackCounters::default(),
             scratch_due: Vec::new(),
             blocked: Vec::new(),
+            events: Vec::new(),
         }
     }
 
@@ -222,6 +288,20 @@ impl super::Stack {
     /// this worker. The SYN goes out through `tx` (after ARP, if needed). The connection
     /// runs no service: drive it through [`Stack::tcp_conn`].
     pub fn tcp_connect<S: FrameSink>(&mut self, now: Instant, tx: &mut S, local: Ipv4Addr, remote: Ipv4Addr, port: u16) -> Result<ConnId, ConnectError> {
+        self.tcp_connect_with(now, tx, local, remote, port, None)
+    }
+
+    /// [`Stack::tcp_connect`] with this connection's own configuration (buffers,
+    /// congestion control, Nagle...).
+    pub fn tcp_connect_with<S: FrameSink>(
+        &mut self,
+        now: Instant,
+        tx: &mut S,
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+        port: u16,
+        cfg: Option<&TcpConfig>,
+    ) -> Result<ConnId, ConnectError> {
         if !self.net.is_ours(local) {
             return Err(ConnectError::NotOurAddress(local));
         }
@@ -236,11 +316,67 @@ impl super::Stack {
         })
         .ok_or(ConnectError::NoPort)?;
         let iss = tcp.isn.isn(now, (local, lport), (remote, port));
-        let tcb = Tcb::connect(now, (local, lport), (remote, port), iss, &tcp.setup.cfg);
+        let tcb = Tcb::connect(now, (local, lport), (remote, port), iss, cfg.unwrap_or(&tcp.setup.cfg));
         let key = FlowKey { local, local_port: lport, remote, remote_port: port };
-        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, app: None, app_closed: false, half_open_on: None, held: true, app_deadline: None });
+        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, app: None, app_closed: false, half_open_on: None, held: true, app_deadline: None, user: Some(UserConn { ready: Ready::default(), pending_on: None, queued: false }) });
         self.service(now, tx, id);
         Ok(ConnId(id))
+    }
+
+    /// The engine-wide TCP configuration (the base for per-socket options).
+    pub fn tcp_config(&self) -> TcpConfig {
+        self.tcp.setup.cfg
+    }
+
+    /// Starts listening on `port` (all our addresses) for an application; connections
+    /// queue for [`Stack::tcp_accept`] (at most `backlog` of them).
+    pub fn tcp_listen(&mut self, port: u16, backlog: usize, cfg: Option<TcpConfig>) -> Result<(), ListenError> {
+        if port == 0 {
+            return Err(ListenError::BadPort);
+        }
+        if self.tcp.listeners.contains_key(&port) {
+            return Err(ListenError::InUse(port));
+        }
+        let l = Listener { owner: ListenerOwner::User, half_open: 0, accept: Default::default(), backlog: backlog.max(1), cfg };
+        self.tcp.listeners.insert(port, l);
+        Ok(())
+    }
+
+    /// Stops listening on `port`: connections not yet accepted are reset.
+    pub fn tcp_unlisten<S: FrameSink>(&mut self, now: Instant, tx: &mut S, port: u16) {
+        if self.tcp.listeners.get(&port).is_none_or(|l| l.owner != ListenerOwner::User) {
+            return;
+        }
+        self.tcp.listeners.remove(&port);
+        let orphans: Vec<u32> = self
+            .tcp
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().filter(|c| c.user.is_some_and(|u| u.pending_on == Some(port))).map(|_| i as u32))
+            .collect();
+        for id in orphans {
+            if let Some(c) = self.tcp.conns[id as usize].as_mut() {
+                c.held = false;
+                c.user = None;
+                c.tcb.abort();
+            }
+            self.service(now, tx, id);
+        }
+    }
+
+    /// Takes the next established connection from listener `port`'s queue.
+    pub fn tcp_accept<S: FrameSink>(&mut self, now: Instant, tx: &mut S, port: u16) -> Option<ConnId> {
+        let id = self.tcp.listeners.get_mut(&port)?.accept.pop_front()?;
+        if let Some(c) = self.tcp.conns.get_mut(id as usize).and_then(Option::as_mut) {
+            if let Some(u) = c.user.as_mut() {
+                u.pending_on = None;
+                // Report the current state afresh to whoever accepted it.
+                u.ready = Ready::default();
+            }
+        }
+        self.service(now, tx, id);
+        Some(ConnId(id))
     }
 
     /// The connection `id`, if it still exists (closed connections are reaped).
@@ -302,7 +438,8 @@ impl super::Stack {
 
         let flags = seg.flags;
         if let Some(listener) = tcp.listeners.get(&seg.dst_port) {
-            let kind = listener.kind;
+            let owner = listener.owner;
+            let conn_cfg = listener.cfg.unwrap_or(tcp.setup.cfg);
             if flags.syn && !flags.ack && !flags.rst {
                 tcp.counters.syn_received += 1;
                 if listener.half_open >= tcp.setup.syn_backlog {
@@ -314,21 +451,23 @@ impl super::Stack {
                     return;
                 }
                 let iss = tcp.isn.isn(now, (dst, seg.dst_port), (src, seg.src_port));
-                let tcb = Tcb::accept_syn(now, (dst, seg.dst_port), (src, seg.src_port), &seg, iss, &tcp.setup.cfg);
+                let tcb = Tcb::accept_syn(now, (dst, seg.dst_port), (src, seg.src_port), &seg, iss, &conn_cfg);
                 if let Some(l) = tcp.listeners.get_mut(&seg.dst_port) {
                     l.half_open += 1;
                 }
                 tcp.counters.accepted += 1;
+                let (app, user) = owned_by(owner, seg.dst_port);
                 let id = tcp.insert(Conn {
                     tcb,
                     key,
                     gen: 0,
                     armed: None,
-                    app: Some(App::new(kind)),
+                    app,
                     app_closed: false,
                     half_open_on: Some(seg.dst_port),
-                    held: false,
+                    held: user.is_some(),
                     app_deadline: None,
+                    user,
                 });
                 self.service(now, tx, id);
                 return;
@@ -336,7 +475,7 @@ impl super::Stack {
             if flags.ack && !flags.syn && !flags.rst {
                 if let Some(info) = tcp.cookies.check(now, &key, seg.seq, seg.ack) {
                     tcp.counters.syn_cookies_accepted += 1;
-                    self.accept_cookie(now, tx, key, kind, &seg, info);
+                    self.accept_cookie(now, tx, key, owner, &seg, info);
                     return;
                 }
                 tcp.counters.syn_cookies_rejected += 1;
@@ -391,7 +530,7 @@ impl super::Stack {
     }
 
     /// The ACK completing a cookie handshake: rebuild the connection from the cookie.
-    fn accept_cookie<S: FrameSink>(&mut self, now: Instant, tx: &mut S, key: FlowKey, kind: ServiceKind, ack: &TcpRepr, info: CookieInfo) {
+    fn accept_cookie<S: FrameSink>(&mut self, now: Instant, tx: &mut S, key: FlowKey, owner: ListenerOwner, ack: &TcpRepr, info: CookieInfo) {
         let tcp = &mut self.tcp;
         if tcp.flows.len() >= tcp.setup.max_conns {
             tcp.counters.syn_dropped_table_full += 1;
@@ -418,7 +557,9 @@ impl super::Stack {
         let mut tcb = Tcb::accept_syn(now, (key.local, key.local_port), (key.remote, key.remote_port), &syn, iss, &tcp.setup.cfg);
         tcb.handle_segment(now, ack);
         tcp.counters.accepted += 1;
-        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, app: Some(App::new(kind)), app_closed: false, half_open_on: None, held: false, app_deadline: None });
+        let (app, user) = owned_by(owner, key.local_port);
+        let held = user.is_some();
+        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, app, app_closed: false, half_open_on: None, held, app_deadline: None, user });
         self.service(now, tx, id);
     }
 
@@ -471,6 +612,49 @@ impl super::Stack {
         }
         let tcp = &mut self.tcp;
         let conn = tcp.conns[id as usize].as_mut().expect("live");
+        if let Some(u) = conn.user.as_mut() {
+            let t = &conn.tcb;
+            let synced = t.is_established() || matches!(t.state(), State::CloseWait | State::FinWait1 | State::FinWait2 | State::Closing | State::LastAck | State::TimeWait);
+            if let Some(port) = u.pending_on {
+                if synced && !u.queued {
+                    u.queued = true;
+                    match tcp.listeners.get_mut(&port) {
+                        Some(l) if l.accept.len() < l.backlog => {
+                            l.accept.push_back(id);
+                            tcp.events.push(StackEvent::Acceptable { port });
+                        }
+                        _ => {
+                            tcp.counters.accept_queue_overflow += 1;
+                            conn.held = false;
+                            conn.user = None;
+                            conn.tcb.abort();
+                            return self.service(now, tx, id);
+                        }
+                    }
+                }
+            } else {
+                let now_ready = Ready {
+                    readable: t.recv_available() > 0 || t.recv_eof() || t.error().is_some(),
+                    writable: synced && t.send_capacity() > 0,
+                    connected: synced,
+                    closed: t.is_closed(),
+                };
+                let was = u.ready;
+                if now_ready.connected && !was.connected {
+                    tcp.events.push(StackEvent::Connected { conn: id });
+                }
+                if now_ready.readable && !was.readable {
+                    tcp.events.push(StackEvent::Readable { conn: id });
+                }
+                if now_ready.writable && !was.writable {
+                    tcp.events.push(StackEvent::Writable { conn: id });
+                }
+                if now_ready.closed && !was.closed {
+                    tcp.events.push(StackEvent::Closed { conn: id });
+                }
+                u.ready = now_ready;
+            }
+        }
         if conn.tcb.is_closed() {
             if !conn.held {
                 tcp.remove(id);
@@ -527,6 +711,14 @@ impl super::Stack {
     }
 }
 
+/// The service state or user state a new passive connection starts with.
+fn owned_by(owner: ListenerOwner, port: u16) -> (Option<App>, Option<UserConn>) {
+    match owner {
+        ListenerOwner::Service(kind) => (Some(App::new(kind)), None),
+        ListenerOwner::User => (None, Some(UserConn { ready: Ready::default(), pending_on: Some(port), queued: false })),
+    }
+}
+
 /// Sends one TCP segment: header from `repr` (its payload ignored), payload from the
 /// two slices (a ring buffer's halves), checksum over the IPv4 pseudo-header.
 fn send_tcp<S: FrameSink>(net: &mut Net, now: Instant, tx: &mut S, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr, payload: (&[u8], &[u8])) -> bool {
@@ -579,7 +771,10 @@ impl TcpSockets {
                 rto_us: None,
                 cwnd: None,
                 retransmits: None,
-                service: Some(format!("{:?}", l.kind).to_lowercase()),
+                service: match l.owner {
+                    ListenerOwner::Service(k) => Some(format!("{k:?}").to_lowercase()),
+                    ListenerOwner::User => None,
+                },
             });
         }
         for c in self.conns.iter().flatten() {

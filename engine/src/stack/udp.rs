@@ -1,8 +1,8 @@
 //! UDP (RFC 768) on a worker: checksums verified (zero means none) and emitted, the
 //! built-in `udp-echo` service, and rate-limited ICMP port unreachable for closed ports.
 
-use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::Serialize;
 
@@ -21,6 +21,23 @@ pub struct UdpCounters {
     pub closed_port: u64,
     pub echoed: u64,
     pub echo_bytes: u64,
+    /// Datagrams queued for an application.
+    pub queued: u64,
+    /// Datagrams dropped because an application's receive queue was full.
+    pub queue_full: u64,
+    pub sent: u64,
+}
+
+/// Bound on datagrams waiting in one application socket.
+const MAX_QUEUED: usize = 1024;
+/// Bound on their bytes.
+const MAX_QUEUED_BYTES: usize = 4 << 20;
+
+/// A port an application bound.
+#[derive(Debug, Default)]
+struct Binding {
+    queue: VecDeque<(SocketAddrV4, Vec<u8>)>,
+    bytes: usize,
 }
 
 /// What a UDP port runs.
@@ -33,7 +50,9 @@ pub enum UdpService {
 #[derive(Debug, Default)]
 pub struct UdpSockets {
     services: HashMap<u16, UdpService, FxBuild>,
+    bound: HashMap<u16, Binding, FxBuild>,
     pub counters: UdpCounters,
+    pub(super) events: Vec<super::tcp::StackEvent>,
 }
 
 impl UdpSockets {
@@ -60,7 +79,7 @@ impl UdpSockets {
     }
 
     pub fn new(services: impl IntoIterator<Item = (u16, UdpService)>) -> Self {
-        UdpSockets { services: services.into_iter().collect(), counters: UdpCounters::default() }
+        UdpSockets { services: services.into_iter().collect(), ..Default::default() }
     }
 }
 
@@ -95,11 +114,71 @@ impl super::Stack {
                 }
                 UdpVerdict::Done
             }
-            None => {
-                udp.counters.closed_port += 1;
-                UdpVerdict::PortUnreachable
-            }
+            None => match udp.bound.get_mut(&repr.dst_port) {
+                Some(b) => {
+                    if b.queue.len() >= MAX_QUEUED || b.bytes + payload.len() > MAX_QUEUED_BYTES {
+                        udp.counters.queue_full += 1;
+                    } else {
+                        if b.queue.is_empty() {
+                            udp.events.push(super::tcp::StackEvent::UdpReadable { port: repr.dst_port });
+                        }
+                        b.bytes += payload.len();
+                        b.queue.push_back((SocketAddrV4::new(src, repr.src_port), payload.to_vec()));
+                        udp.counters.queued += 1;
+                    }
+                    UdpVerdict::Done
+                }
+                None => {
+                    udp.counters.closed_port += 1;
+                    UdpVerdict::PortUnreachable
+                }
+            },
         }
+    }
+}
+
+/// Why a UDP bind failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BindError {
+    #[error("UDP port {0} is in use")]
+    InUse(u16),
+}
+
+impl super::Stack {
+    /// Binds UDP `port` (all our addresses) for an application.
+    pub fn udp_bind(&mut self, port: u16) -> Result<(), BindError> {
+        if port == 0 || self.udp.services.contains_key(&port) || self.udp.bound.contains_key(&port) {
+            return Err(BindError::InUse(port));
+        }
+        self.udp.bound.insert(port, Binding::default());
+        Ok(())
+    }
+
+    pub fn udp_unbind(&mut self, port: u16) {
+        self.udp.bound.remove(&port);
+    }
+
+    /// The next datagram queued on `port`, with its sender.
+    pub fn udp_recv(&mut self, port: u16) -> Option<(SocketAddrV4, Vec<u8>)> {
+        let b = self.udp.bound.get_mut(&port)?;
+        let d = b.queue.pop_front()?;
+        b.bytes -= d.1.len();
+        Some(d)
+    }
+
+    /// Whether a datagram waits on `port`.
+    pub fn udp_pending(&self, port: u16) -> bool {
+        self.udp.bound.get(&port).is_some_and(|b| !b.queue.is_empty())
+    }
+
+    /// Sends `data` from our `local` address and `port` to `to`.
+    pub fn udp_send<S: FrameSink>(&mut self, now: Instant, tx: &mut S, local: Ipv4Addr, port: u16, to: SocketAddrV4, data: &[u8]) -> bool {
+        let repr = UdpRepr { src_port: port, dst_port: to.port() };
+        let ok = send_udp(&mut self.net, now, tx, local, *to.ip(), &repr, data);
+        if ok {
+            self.udp.counters.sent += 1;
+        }
+        ok
     }
 }
 

@@ -1,0 +1,254 @@
+//! The fast-path face end to end: two stacks in virtual time, an echo server and a
+//! client written as applications.
+
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::fast::{dispatch, FdTable};
+use super::*;
+use crate::phy::VecSink;
+use crate::stack::{Ipv4Cidr, Stack, StackConfig, StackEvent, TcpSetup};
+use crate::time::{Duration, Instant};
+use crate::wire::EthernetAddress;
+
+fn node(last: u8) -> Stack {
+    Stack::new(
+        StackConfig {
+            mac: EthernetAddress([2, 0, 0, 0, 0, last]),
+            addrs: vec![Ipv4Cidr { addr: Ipv4Addr::new(10, 5, 5, last), prefix: 24 }],
+            gateway: None,
+            mtu: 1500,
+            arp: Default::default(),
+            reassembly: Default::default(),
+            tcp: TcpSetup::default(),
+            workers: 1,
+        },
+        0,
+        Instant::ZERO,
+    )
+}
+
+/// Echoes every byte on every accepted connection; closes when the client does.
+#[derive(Default)]
+struct EchoServer {
+    listener: Option<Fd>,
+    accepted: usize,
+}
+
+impl Application for EchoServer {
+    fn on_start(&mut self, io: &mut Io<'_>) {
+        let fd = io.socket(SockType::Stream);
+        io.bind(fd, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7)).unwrap();
+        io.listen(fd, 16).unwrap();
+        self.listener = Some(fd);
+    }
+    fn on_event(&mut self, io: &mut Io<'_>, ev: Event) {
+        match ev {
+            Event::Acceptable(l) => {
+                while let Ok((_c, _peer)) = io.accept(l) {
+                    self.accepted += 1;
+                }
+            }
+            Event::Readable(c) | Event::Writable(c) => {
+                let mut buf = [0u8; 4096];
+                loop {
+                    let room = io.send_capacity(c).unwrap_or(0).min(buf.len());
+                    if room == 0 {
+                        break;
+                    }
+                    match io.recv(c, &mut buf[..room]) {
+                        Ok(0) => {
+                            let _ = io.close(c);
+                            break;
+                        }
+                        Ok(n) => assert_eq!(io.send(c, &buf[..n]).unwrap(), n),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(_) => {
+                            let _ = io.close(c);
+                            break;
+                        }
+                    }
+                }
+            }
+            Event::Closed(c) | Event::Error(c, _) => {
+                let _ = io.close(c);
+            }
+            Event::Connected(_) => {}
+        }
+    }
+}
+
+/// Connects, sends `total` bytes, reads them back, closes.
+#[derive(Default)]
+struct Outcome {
+    got: Vec<u8>,
+    connected: bool,
+    error: Option<ErrorKind>,
+}
+
+struct Client {
+    fd: Option<Fd>,
+    total: usize,
+    sent: usize,
+    got: Vec<u8>,
+    out: std::sync::Arc<std::sync::Mutex<Outcome>>,
+    port: u16,
+}
+
+impl Client {
+    fn new(total: usize, port: u16) -> (Self, std::sync::Arc<std::sync::Mutex<Outcome>>) {
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Outcome::default()));
+        (Client { fd: None, total, sent: 0, got: Vec::new(), out: out.clone(), port }, out)
+    }
+    fn byte(i: usize) -> u8 {
+        (i * 7 % 253) as u8
+    }
+    fn pump(&mut self, io: &mut Io<'_>) {
+        let Some(fd) = self.fd else { return };
+        while self.sent < self.total {
+            let chunk: Vec<u8> = (self.sent..self.total.min(self.sent + 8192)).map(Self::byte).collect();
+            match io.send(fd, &chunk) {
+                Ok(n) => self.sent += n,
+                Err(_) => break,
+            }
+        }
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = io.recv(fd, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            self.got.extend_from_slice(&buf[..n]);
+        }
+        if self.got.len() == self.total {
+            let _ = io.close(fd);
+            self.fd = None;
+            self.out.lock().unwrap().got = std::mem::take(&mut self.got);
+        }
+    }
+}
+
+impl Application for Client {
+    fn on_start(&mut self, io: &mut Io<'_>) {
+        let fd = io.socket(SockType::Stream);
+        io.set_options(fd, SocketOptions { nodelay: Some(true), ..Default::default() }).unwrap();
+        io.connect(fd, SocketAddrV4::new(Ipv4Addr::new(10, 5, 5, 2), self.port)).unwrap();
+        self.fd = Some(fd);
+        assert_eq!(io.recv(fd, &mut [0u8; 4]).unwrap_err().kind(), ErrorKind::WouldBlock);
+    }
+    fn on_event(&mut self, io: &mut Io<'_>, ev: Event) {
+        match ev {
+            Event::Connected(_) => {
+                self.out.lock().unwrap().connected = true;
+                self.pump(io);
+            }
+            Event::Readable(_) | Event::Writable(_) => self.pump(io),
+            Event::Error(fd, k) => {
+                self.out.lock().unwrap().error = Some(k);
+                let _ = io.close(fd);
+                self.fd = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+struct Node {
+    stack: Stack,
+    fds: FdTable,
+    apps: Vec<Box<dyn Application>>,
+}
+
+fn start(n: &mut Node, now: Instant, scratch: &mut Vec<StackEvent>) -> Vec<Vec<u8>> {
+    let mut tx = VecSink::default();
+    for i in 0..n.apps.len() {
+        let mut io = Io::new(&mut n.stack, &mut tx, &mut n.fds, i, now);
+        n.apps[i].on_start(&mut io);
+    }
+    dispatch(&mut n.stack, &mut tx, &mut n.fds, &mut n.apps, now, scratch);
+    tx.frames
+}
+
+fn step(n: &mut Node, now: Instant, inbox: Vec<Vec<u8>>, scratch: &mut Vec<StackEvent>) -> Vec<Vec<u8>> {
+    let mut tx = VecSink::default();
+    for f in inbox {
+        n.stack.receive(now, &f, &mut tx);
+    }
+    if n.stack.poll_timeout().is_some_and(|t| t <= now) {
+        n.stack.poll(now, &mut tx);
+    }
+    dispatch(&mut n.stack, &mut tx, &mut n.fds, &mut n.apps, now, scratch);
+    tx.frames
+}
+
+fn run(mut a: Node, mut b: Node, until: impl Fn(&Node, &Node) -> bool) -> (Node, Node) {
+    let mut now = Instant::from_secs(1);
+    let mut scratch: Vec<StackEvent> = Vec::new();
+    let mut to_b = start(&mut a, now, &mut scratch);
+    let mut to_a = start(&mut b, now, &mut scratch);
+    for _ in 0..200_000 {
+        if until(&a, &b) {
+            break;
+        }
+        let out_a = step(&mut a, now, std::mem::take(&mut to_a), &mut scratch);
+        let out_b = step(&mut b, now, std::mem::take(&mut to_b), &mut scratch);
+        to_b = out_a;
+        to_a = out_b;
+        now += Duration::from_micros(100);
+    }
+    (a, b)
+}
+
+#[test]
+fn fast_face_echo_between_two_engines() {
+    let (client, out) = Client::new(300_000, 7);
+    let a = Node { stack: node(1), fds: FdTable::default(), apps: vec![Box::new(client)] };
+    let b = Node { stack: node(2), fds: FdTable::default(), apps: vec![Box::new(EchoServer::default())] };
+    let o = out.clone();
+    let (_a, b) = run(a, b, move |_, _| o.lock().unwrap().got.len() == 300_000);
+    let r = out.lock().unwrap();
+    assert!(r.connected);
+    assert_eq!(r.got.len(), 300_000);
+    assert!(r.got.iter().enumerate().all(|(i, &x)| x == Client::byte(i)), "bytes intact");
+    assert_eq!(b.stack.counters().tcp.accepted, 1);
+}
+
+#[test]
+fn fast_face_connect_to_closed_port_reports_refused() {
+    let (client, out) = Client::new(10, 9);
+    let a = Node { stack: node(1), fds: FdTable::default(), apps: vec![Box::new(client)] };
+    let b = Node { stack: node(2), fds: FdTable::default(), apps: vec![] };
+    let o = out.clone();
+    let _ = run(a, b, move |_, _| o.lock().unwrap().error.is_some());
+    assert_eq!(out.lock().unwrap().error, Some(ErrorKind::ConnectionRefused));
+}
+
+#[test]
+fn fast_face_errors_have_the_usual_kinds() {
+    let mut s = node(1);
+    let mut fds = FdTable::default();
+    let mut tx = VecSink::default();
+    let mut io = Io::new(&mut s, &mut tx, &mut fds, 0, Instant::from_secs(1));
+    let a = io.socket(SockType::Stream);
+    io.bind(a, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    io.listen(a, 8).unwrap();
+    let b = io.socket(SockType::Stream);
+    io.bind(b, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    assert_eq!(io.listen(b, 8).unwrap_err().kind(), ErrorKind::AddrInUse);
+    let c = io.socket(SockType::Stream);
+    assert_eq!(io.bind(c, SocketAddrV4::new(Ipv4Addr::new(1, 2, 3, 4), 81)).unwrap_err().kind(), ErrorKind::AddrNotAvailable);
+    assert_eq!(io.send(c, b"x").unwrap_err().kind(), ErrorKind::NotConnected);
+    assert_eq!(io.accept(a).unwrap_err().kind(), ErrorKind::WouldBlock);
+    assert_eq!(io.accept(c).unwrap_err().kind(), ErrorKind::InvalidInput);
+    let u = io.socket(SockType::Datagram);
+    io.bind(u, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5000)).unwrap();
+    let u2 = io.socket(SockType::Datagram);
+    assert_eq!(io.bind(u2, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5000)).unwrap_err().kind(), ErrorKind::AddrInUse);
+    assert_eq!(io.send(u, b"x").unwrap_err().kind(), ErrorKind::NotConnected);
+    assert_eq!(io.recvfrom(u, &mut [0u8; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
+    io.close(a).unwrap();
+    assert_eq!(io.accept(a).unwrap_err().kind(), ErrorKind::InvalidInput, "closed descriptor");
+    // The port is free again.
+    let d = io.socket(SockType::Stream);
+    io.bind(d, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
+    io.listen(d, 8).unwrap();
+}
