@@ -57,6 +57,13 @@ impl IfaceInfo {
     }
 }
 
+/// What a running engine tells an embedding program.
+#[derive(Debug, Clone)]
+pub struct EngineInfo {
+    pub workers: usize,
+    pub addrs: Vec<std::net::Ipv4Addr>,
+}
+
 /// Everything the engine reports when it stops.
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -208,6 +215,18 @@ fn tcp_setup(args: &RunArgs, mtu: usize) -> Result<TcpSetup, EngineError> {
 
 /// Runs the engine until `stop` is set (by SIGINT/SIGTERM when `install_signals`).
 pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Result<Report, EngineError> {
+    run_with(args, stop, install_signals, &[], |_| {})
+}
+
+/// [`run`] with applications on every worker (one instance each, from `apps`), calling
+/// `ready` once the datapath is up.
+pub fn run_with(
+    args: &RunArgs,
+    stop: Arc<AtomicBool>,
+    install_signals: bool,
+    apps: &[crate::api::AppFactory],
+    ready: impl FnOnce(&EngineInfo),
+) -> Result<Report, EngineError> {
     if !sys::is_root() {
         return err("must run as root (it loads XDP programs and creates AF_XDP sockets): try sudo");
     }
@@ -312,6 +331,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
             stop: stop.clone(),
             clock,
             fault: args.fault,
+            apps: apps.iter().map(|f| f(i)).collect(),
             control: control.as_ref().map(|_| {
                 let (tx, rx) = crossbeam::channel::bounded(4);
                 control_tx.push(tx);
@@ -339,6 +359,7 @@ pub fn run(args: &RunArgs, stop: Arc<AtomicBool>, install_signals: bool) -> Resu
         ips.join(" ")
     );
 
+    ready(&EngineInfo { workers: queues as usize, addrs: args.ips.iter().map(|c| c.addr).collect() });
     let iface_name = iface.name.clone();
     std::thread::scope(|scope| {
         if let Some(c) = control.as_ref() {

@@ -48,6 +48,8 @@ pub struct WorkerSetup {
     pub fault: Option<FaultConfig>,
     /// Snapshot requests from the control socket.
     pub control: Option<crossbeam::channel::Receiver<SnapshotRequest>>,
+    /// Applications running on this worker ([`crate::api::fast`]).
+    pub apps: Vec<Box<dyn crate::api::Application>>,
 }
 
 /// A request for a worker's state; the worker answers on the channel at its next loop.
@@ -104,7 +106,9 @@ pub fn spawn(setup: WorkerSetup) -> std::io::Result<WorkerHandle> {
 }
 
 fn run(s: WorkerSetup) -> WorkerReport {
-    let WorkerSetup { index, mut queue, mut stack, core, poll, mesh, stop, clock, fault, control } = s;
+    let WorkerSetup { index, mut queue, mut stack, core, poll, mesh, stop, clock, fault, control, mut apps } = s;
+    let mut fds = crate::api::fast::FdTable::default();
+    let mut events = Vec::new();
     let mut faults = fault.map(|cfg| FaultInjector::new(cfg, index));
     let mut faulted: Vec<Vec<u8>> = Vec::new();
     let pinned = core.is_some_and(core_affinity::set_for_current);
@@ -120,6 +124,9 @@ fn run(s: WorkerSetup) -> WorkerReport {
 
     queue.refill();
     stack.start(clock.now(), &mut queue.writer());
+    for (i, app) in apps.iter_mut().enumerate() {
+        app.on_start(&mut crate::api::Io::new(&mut stack, &mut queue.writer(), &mut fds, i, clock.now()));
+    }
     queue.flush();
 
     while !stop.load(Ordering::Relaxed) {
@@ -160,6 +167,9 @@ fn run(s: WorkerSetup) -> WorkerReport {
                 if stack.poll_timeout().is_some_and(|t| t <= now) {
                     stack.poll(now, &mut queue.writer());
                 }
+                if !apps.is_empty() {
+                    run_apps(&mut stack, &mut queue.writer(), &mut fds, &mut apps, now, &mut events);
+                }
             }
             Some(inj) => {
                 // Faults need owned copies: frames may be held, duplicated or altered.
@@ -176,6 +186,9 @@ fn run(s: WorkerSetup) -> WorkerReport {
                 }
                 if stack.poll_timeout().is_some_and(|t| t <= now) {
                     stack.poll(now, &mut inj.tx(now, &mut queue.writer()));
+                }
+                if !apps.is_empty() {
+                    run_apps(&mut stack, &mut inj.tx(now, &mut queue.writer()), &mut fds, &mut apps, now, &mut events);
                 }
                 inj.tx_expired(now, &mut queue.writer());
             }
@@ -240,6 +253,21 @@ fn report(
         sleeps,
         faults: faults.map(|f| f.counters()),
     }
+}
+
+/// Gives applications their per-pass poll, then their events.
+fn run_apps(
+    stack: &mut Stack,
+    tx: &mut dyn crate::phy::DynSink,
+    fds: &mut crate::api::fast::FdTable,
+    apps: &mut [Box<dyn crate::api::Application>],
+    now: Instant,
+    events: &mut Vec<crate::stack::StackEvent>,
+) {
+    for (i, app) in apps.iter_mut().enumerate() {
+        app.on_poll(&mut crate::api::Io::new(stack, tx, fds, i, now));
+    }
+    crate::api::fast::dispatch(stack, tx, fds, apps, now, events);
 }
 
 /// Milliseconds to sleep until `deadline` (rounded up), capped at [`MAX_SLEEP_MS`].

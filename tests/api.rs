@@ -1,0 +1,108 @@
+//! The socket API's two faces, through the example programs (which must be built:
+//! `cargo build --examples`, as scripts/test does): a fast-path echo server, a blocking
+//! echo server (TCP and UDP), and a blocking client against a kernel echo server.
+
+mod common;
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn example(name: &str) -> String {
+    let p = std::path::Path::new(bin()).parent().unwrap().join("examples").join(name);
+    assert!(p.exists(), "{} is not built: run `cargo build --examples`", p.display());
+    p.to_string_lossy().to_string()
+}
+
+/// Starts an example server in the engine namespace and waits for its line saying so.
+fn start_server(net: &Net, name: &str, port: &str) -> std::process::Child {
+    let ip = format!("{}/24", net.engine_ip());
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &net.eng_ns(), &example(name), "--iface", &net.eng_if(), "--ip", &ip, "--echo-port", port, "--poll", "adaptive"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let l = lines.next().expect("example exited before it was ready").unwrap();
+        if l.starts_with(&format!("{name}: ")) {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn ok(r: &serde_json::Value) {
+    assert_eq!(r["ok"], true, "client failed: {r}");
+}
+
+#[test]
+fn fast_face_echo_server() {
+    if !can_run() {
+        return;
+    }
+    let net = Net::up("bpt40", 110, 2);
+    let server = start_server(&net, "fast_echo", "7000");
+    ok(&tcp_client(&net, 7000, "echo", 16 << 20));
+    ok(&tcp_client(&net, 7000, "short", 200));
+    ok(&tcp_client(&net, 7000, "concurrent", 50));
+    stop(server);
+}
+
+#[test]
+fn blocking_face_echo_server_tcp_and_udp() {
+    if !can_run() {
+        return;
+    }
+    let net = Net::up("bpt41", 111, 2);
+    let server = start_server(&net, "blocking_echo", "7001");
+    ok(&tcp_client(&net, 7001, "echo", 16 << 20));
+    ok(&tcp_client(&net, 7001, "concurrent", 50));
+    let out = net.peer(&[
+        "python3",
+        "-c",
+        &format!(
+            "import socket,os\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(3)\nbad=0\nfor n in [1,100,1472,5000]:\n d=os.urandom(n); s.sendto(d,('{}',7001)); bad+=s.recvfrom(65535)[0]!=d\nprint(bad)",
+            net.engine_ip()
+        ),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "UDP echo via the blocking face: {}", String::from_utf8_lossy(&out.stderr));
+    stop(server);
+}
+
+#[test]
+fn blocking_face_client_to_kernel_server() {
+    if !can_run() {
+        return;
+    }
+    let net = Net::up("bpt42", 112, 2);
+    let mut echo = Command::new("ip")
+        .args(["netns", "exec", &net.peer_ns(), "python3"])
+        .arg(repo().join("tests/tools/echoserver.py"))
+        .args([&net.peer_ip(), "9000"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut l = String::new();
+    std::io::BufReader::new(echo.stdout.as_mut().unwrap()).read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "ready");
+    let ip = format!("{}/24", net.engine_ip());
+    let server = format!("{}:9000", net.peer_ip());
+    let out = net.eng(&[&example("blocking_client"), "--iface", &net.eng_if(), "--ip", &ip, "--server", &server, "--bytes", "8000000", "--poll", "adaptive"]);
+    let _ = echo.kill();
+    let _ = echo.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("tcp 8000000 bytes echoed intact"), "{text}");
+    assert!(text.contains("udp echo \"bypass-udp\""), "{text}");
+}
