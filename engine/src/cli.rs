@@ -61,7 +61,7 @@ pub struct RunArgs {
     /// Serve a built-in TCP service: tcp-echo:PORT, discard:PORT, chargen:PORT. Repeat
     /// for several.
     #[arg(long = "serve", value_name = "SERVICE:PORT")]
-    pub serve: Vec<crate::stack::ServiceSpec>,
+    pub serve: Vec<crate::apps::services::ServiceSpec>,
     #[command(flatten)]
     pub tcp: TcpArgs,
     /// Inject faults between the rings and the stack, both directions, in percent of

@@ -178,8 +178,7 @@ fn tcp_setup(args: &RunArgs, mtu: usize) -> Result<TcpSetup, EngineError> {
         return err("--tcp-buffer must be between 4096 and 67108864 bytes");
     }
     for (i, s) in args.serve.iter().enumerate() {
-        let udp = |k: crate::stack::ServiceKind| k == crate::stack::ServiceKind::UdpEcho;
-        if args.serve[..i].iter().any(|o| o.port == s.port && udp(o.kind) == udp(s.kind)) {
+        if args.serve[..i].iter().any(|o| o.port == s.port && o.is_udp() == s.is_udp()) {
             return err(format!("port {} is served twice", s.port));
         }
     }
@@ -204,7 +203,6 @@ fn tcp_setup(args: &RunArgs, mtu: usize) -> Result<TcpSetup, EngineError> {
     };
     Ok(TcpSetup {
         cfg,
-        services: args.serve.clone(),
         syn_backlog: t.tcp_syn_backlog,
         max_conns: t.tcp_max_conns.max(1),
         isn_key: rand::random(),
@@ -331,7 +329,7 @@ pub fn run_with(
             stop: stop.clone(),
             clock,
             fault: args.fault,
-            apps: apps.iter().map(|f| f(i)).collect(),
+            apps: args.serve.iter().map(|s| s.factory()).chain(apps.iter().cloned()).map(|f| f(i)).collect(),
             control: control.as_ref().map(|_| {
                 let (tx, rx) = crossbeam::channel::bounded(4);
                 control_tx.push(tx);

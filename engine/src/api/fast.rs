@@ -475,6 +475,14 @@ impl<'a> Io<'a> {
         Ok(self.stack.tcp_conn(id).map_or(0, |t| t.recv_available()))
     }
 
+    /// Room in a stream's send buffer (0 for anything else), without `&mut`.
+    pub fn send_room(&self, fd: Fd) -> usize {
+        match self.fds.get(fd) {
+            Ok((o, Entry::Stream { conn, .. })) if o == self.owner => self.stack.tcp_conn_ref(conn).map_or(0, |t| t.send_capacity()),
+            _ => 0,
+        }
+    }
+
     /// Room in a stream's send buffer.
     pub fn send_capacity(&mut self, fd: Fd) -> Result<usize> {
         let id = self.stream(fd)?;

@@ -1,3 +1,4 @@
 //! Applications that run on the worker cores on top of the stack.
 
 pub mod http_echo;
+pub mod services;

@@ -165,7 +165,7 @@ impl Stack {
             IpProtocol::Tcp => self.receive_tcp(now, tx, src, dst, data),
             IpProtocol::Udp => {
                 self.net.counters.udp_rx += 1;
-                if let super::udp::UdpVerdict::PortUnreachable = self.receive_udp(now, tx, src, dst, data) {
+                if let super::udp::UdpVerdict::PortUnreachable = self.receive_udp(src, dst, data) {
                     if let Some(q) = quote {
                         self.send_unreachable(now, tx, dst, src, icmpv4::unreachable::PORT, q);
                     }

@@ -11,7 +11,6 @@ mod counters;
 pub mod flow;
 mod input;
 mod output;
-pub mod services;
 mod syncookie;
 pub mod tcp;
 mod timer_wheel;
@@ -24,7 +23,6 @@ mod tests_tcp;
 use std::net::Ipv4Addr;
 
 pub use counters::StackCounters;
-pub use services::{ServiceKind, ServiceSpec};
 pub use tcp::{ConnId, ConnectError, ListenError, SocketInfo, StackEvent, TcpSetup, TcpStackCounters};
 
 use crate::arp::{ArpConfig, ArpResolver};
@@ -132,7 +130,7 @@ impl Stack {
         let reasm = Reassembler::new(cfg.reassembly);
         let router = Router { on_link: cfg.addrs.iter().map(|c| (c.network(), c.prefix)).collect(), gateway: cfg.gateway };
         let tcp = tcp::TcpSockets::new(now, cfg.tcp.clone());
-        let udp = udp::UdpSockets::new(cfg.tcp.services.iter().filter(|s| s.kind == ServiceKind::UdpEcho).map(|s| (s.port, udp::UdpService::Echo)));
+        let udp = udp::UdpSockets::new();
         let net = Net {
             our_ips,
             arp,

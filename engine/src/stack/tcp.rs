@@ -10,7 +10,6 @@ use std::net::Ipv4Addr;
 use serde::Serialize;
 
 use super::flow::{FlowKey, FxBuild};
-use super::services::{App, ServiceKind, ServiceSpec};
 use super::syncookie::{CookieInfo, SynCookies};
 use super::timer_wheel::TimerWheel;
 use super::Net;
@@ -23,7 +22,6 @@ use crate::wire::{IpProtocol, PseudoHeader, SeqNumber, TcpFlags, TcpOptions, Tcp
 #[derive(Debug, Clone)]
 pub struct TcpSetup {
     pub cfg: TcpConfig,
-    pub services: Vec<ServiceSpec>,
     /// Half-open connections per listener before SYN cookies take over.
     pub syn_backlog: usize,
     /// Connections per worker (all states); SYNs beyond it are dropped.
@@ -39,7 +37,6 @@ impl Default for TcpSetup {
     fn default() -> Self {
         TcpSetup {
             cfg: TcpConfig::default(),
-            services: Vec::new(),
             syn_backlog: 1024,
             max_conns: 65536,
             isn_key: [0x42; 16],
@@ -96,27 +93,14 @@ pub struct TcpStackCounters {
     pub errors_timed_out: u64,
     /// Reassembled TCP datagrams for a flow another worker owns (dropped).
     pub misrouted_fragments: u64,
-    /// Connections a service closed for inactivity (HTTP keep-alive timeout).
-    pub app_idle_closed: u64,
     /// Times a connection had to wait for a free TX buffer.
     pub tx_blocked: u64,
-    pub app_bytes_in: u64,
-    pub app_bytes_out: u64,
     /// Connections open now.
     pub open: u64,
 }
 
-/// Who answers a listener's connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ListenerOwner {
-    /// A built-in service runs every connection.
-    Service(ServiceKind),
-    /// An application accepts them (through [`crate::api`]).
-    User,
-}
-
+/// A listening port; its connections wait in `accept` for the application.
 struct Listener {
-    owner: ListenerOwner,
     half_open: usize,
     /// Established connections waiting for `accept` (user listeners).
     accept: std::collections::VecDeque<u32>,
@@ -158,15 +142,11 @@ struct Conn {
     /// Timer generation: entries in the wheel with another generation are stale.
     gen: u32,
     armed: Option<Instant>,
-    app: Option<App>,
-    app_closed: bool,
     /// The listener port while the connection is half-open (counted in its SYN queue).
     half_open_on: Option<u16>,
     /// An application holds this connection (active opens): it is reaped only after
     /// the application released it, so it can still read the data and the error.
     held: bool,
-    /// When the service closes the connection for inactivity.
-    app_deadline: Option<Instant>,
     /// Owned by an application: its last readiness (events fire on rising edges), and the
     /// listener whose accept queue it waits in until accepted.
     user: Option<UserConn>,
@@ -202,11 +182,7 @@ pub struct TcpSockets {
 
 impl TcpSockets {
     pub fn new(now: Instant, setup: TcpSetup) -> Self {
-        let mut listeners = HashMap::default();
-        for s in setup.services.iter().filter(|s| s.kind != ServiceKind::UdpEcho) {
-            // (every other kind is a TCP service)
-            listeners.insert(s.port, Listener { owner: ListenerOwner::Service(s.kind), half_open: 0, accept: Default::default(), backlog: 0, cfg: None });
-        }
+        let listeners = HashMap::default();
         TcpSockets {
             conns: Vec::new(),
             free: Vec::new(),
@@ -318,7 +294,7 @@ impl super::Stack {
         let iss = tcp.isn.isn(now, (local, lport), (remote, port));
         let tcb = Tcb::connect(now, (local, lport), (remote, port), iss, cfg.unwrap_or(&tcp.setup.cfg));
         let key = FlowKey { local, local_port: lport, remote, remote_port: port };
-        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, app: None, app_closed: false, half_open_on: None, held: true, app_deadline: None, user: Some(UserConn { ready: Ready::default(), pending_on: None, queued: false }) });
+        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, half_open_on: None, held: true, user: Some(UserConn { ready: Ready::default(), pending_on: None, queued: false }) });
         self.service(now, tx, id);
         Ok(ConnId(id))
     }
@@ -337,17 +313,16 @@ impl super::Stack {
         if self.tcp.listeners.contains_key(&port) {
             return Err(ListenError::InUse(port));
         }
-        let l = Listener { owner: ListenerOwner::User, half_open: 0, accept: Default::default(), backlog: backlog.max(1), cfg };
+        let l = Listener { half_open: 0, accept: Default::default(), backlog: backlog.max(1), cfg };
         self.tcp.listeners.insert(port, l);
         Ok(())
     }
 
     /// Stops listening on `port`: connections not yet accepted are reset.
     pub fn tcp_unlisten<S: FrameSink>(&mut self, now: Instant, tx: &mut S, port: u16) {
-        if self.tcp.listeners.get(&port).is_none_or(|l| l.owner != ListenerOwner::User) {
+        if self.tcp.listeners.remove(&port).is_none() {
             return;
         }
-        self.tcp.listeners.remove(&port);
         let orphans: Vec<u32> = self
             .tcp
             .conns
@@ -377,6 +352,11 @@ impl super::Stack {
         }
         self.service(now, tx, id);
         Some(ConnId(id))
+    }
+
+    /// The connection `id`, read-only.
+    pub fn tcp_conn_ref(&self, id: ConnId) -> Option<&Tcb> {
+        self.tcp.conns.get(id.0 as usize).and_then(Option::as_ref).map(|c| &c.tcb)
     }
 
     /// The connection `id`, if it still exists (closed connections are reaped).
@@ -438,7 +418,6 @@ impl super::Stack {
 
         let flags = seg.flags;
         if let Some(listener) = tcp.listeners.get(&seg.dst_port) {
-            let owner = listener.owner;
             let conn_cfg = listener.cfg.unwrap_or(tcp.setup.cfg);
             if flags.syn && !flags.ack && !flags.rst {
                 tcp.counters.syn_received += 1;
@@ -456,18 +435,14 @@ impl super::Stack {
                     l.half_open += 1;
                 }
                 tcp.counters.accepted += 1;
-                let (app, user) = owned_by(owner, seg.dst_port);
                 let id = tcp.insert(Conn {
                     tcb,
                     key,
                     gen: 0,
                     armed: None,
-                    app,
-                    app_closed: false,
                     half_open_on: Some(seg.dst_port),
-                    held: user.is_some(),
-                    app_deadline: None,
-                    user,
+                    held: true,
+                    user: Some(waiting_on(seg.dst_port)),
                 });
                 self.service(now, tx, id);
                 return;
@@ -475,7 +450,7 @@ impl super::Stack {
             if flags.ack && !flags.syn && !flags.rst {
                 if let Some(info) = tcp.cookies.check(now, &key, seg.seq, seg.ack) {
                     tcp.counters.syn_cookies_accepted += 1;
-                    self.accept_cookie(now, tx, key, owner, &seg, info);
+                    self.accept_cookie(now, tx, key, &seg, info);
                     return;
                 }
                 tcp.counters.syn_cookies_rejected += 1;
@@ -530,7 +505,7 @@ impl super::Stack {
     }
 
     /// The ACK completing a cookie handshake: rebuild the connection from the cookie.
-    fn accept_cookie<S: FrameSink>(&mut self, now: Instant, tx: &mut S, key: FlowKey, owner: ListenerOwner, ack: &TcpRepr, info: CookieInfo) {
+    fn accept_cookie<S: FrameSink>(&mut self, now: Instant, tx: &mut S, key: FlowKey, ack: &TcpRepr, info: CookieInfo) {
         let tcp = &mut self.tcp;
         if tcp.flows.len() >= tcp.setup.max_conns {
             tcp.counters.syn_dropped_table_full += 1;
@@ -557,9 +532,7 @@ impl super::Stack {
         let mut tcb = Tcb::accept_syn(now, (key.local, key.local_port), (key.remote, key.remote_port), &syn, iss, &tcp.setup.cfg);
         tcb.handle_segment(now, ack);
         tcp.counters.accepted += 1;
-        let (app, user) = owned_by(owner, key.local_port);
-        let held = user.is_some();
-        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, app, app_closed: false, half_open_on: None, held, app_deadline: None, user });
+        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, half_open_on: None, held: true, user: Some(waiting_on(key.local_port)) });
         self.service(now, tx, id);
     }
 
@@ -572,25 +545,6 @@ impl super::Stack {
             let port = conn.half_open_on.take().unwrap_or(0);
             if let Some(l) = tcp.listeners.get_mut(&port) {
                 l.half_open = l.half_open.saturating_sub(1);
-            }
-        }
-        if let Some(app) = conn.app.as_mut() {
-            if conn.tcb.is_established() || matches!(conn.tcb.state(), State::CloseWait | State::FinWait1 | State::FinWait2) {
-                let p = app.run(&mut conn.tcb);
-                tcp.counters.app_bytes_in += p.bytes_in;
-                tcp.counters.app_bytes_out += p.bytes_out;
-                if let Some(idle) = app.idle_timeout() {
-                    if p.bytes_in + p.bytes_out > 0 || conn.app_deadline.is_none() {
-                        conn.app_deadline = Some(now + idle);
-                    }
-                }
-                if p.half_close && !conn.app_closed {
-                    conn.tcb.shutdown_write();
-                }
-                if p.close && !conn.app_closed {
-                    conn.app_closed = true;
-                    conn.tcb.close();
-                }
             }
         }
         loop {
@@ -661,10 +615,7 @@ impl super::Stack {
             }
             return;
         }
-        let deadline = match (conn.tcb.poll_timeout(), conn.app_deadline.filter(|_| !conn.app_closed)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = conn.tcb.poll_timeout();
         if deadline != conn.armed {
             conn.gen = conn.gen.wrapping_add(1);
             conn.armed = deadline;
@@ -690,17 +641,6 @@ impl super::Stack {
                 continue;
             }
             conn.armed = None;
-            if !conn.app_closed && conn.app_deadline.is_some_and(|t| t <= now) {
-                // The service's idle timeout: close quietly, or reset if input is unread.
-                conn.app_closed = true;
-                conn.app_deadline = None;
-                self.tcp.counters.app_idle_closed += 1;
-                if conn.tcb.recv_available() == 0 {
-                    conn.tcb.close();
-                } else {
-                    conn.tcb.abort();
-                }
-            }
             if conn.tcb.poll_timeout().is_some_and(|t| t <= now) {
                 conn.tcb.handle_timeout(now);
             }
@@ -711,12 +651,9 @@ impl super::Stack {
     }
 }
 
-/// The service state or user state a new passive connection starts with.
-fn owned_by(owner: ListenerOwner, port: u16) -> (Option<App>, Option<UserConn>) {
-    match owner {
-        ListenerOwner::Service(kind) => (Some(App::new(kind)), None),
-        ListenerOwner::User => (None, Some(UserConn { ready: Ready::default(), pending_on: Some(port), queued: false })),
-    }
+/// A new passive connection, waiting to be accepted on `port`.
+fn waiting_on(port: u16) -> UserConn {
+    UserConn { ready: Ready::default(), pending_on: Some(port), queued: false }
 }
 
 /// Sends one TCP segment: header from `repr` (its payload ignored), payload from the
@@ -771,10 +708,7 @@ impl TcpSockets {
                 rto_us: None,
                 cwnd: None,
                 retransmits: None,
-                service: match l.owner {
-                    ListenerOwner::Service(k) => Some(format!("{k:?}").to_lowercase()),
-                    ListenerOwner::User => None,
-                },
+                service: None,
             });
         }
         for c in self.conns.iter().flatten() {
@@ -790,7 +724,7 @@ impl TcpSockets {
                 rto_us: Some(t.rto().as_micros() as u64),
                 cwnd: Some(t.cwnd()),
                 retransmits: Some(t.counters().retransmits),
-                service: c.app.as_ref().map(|a| a.name().to_string()),
+                service: None,
             });
         }
         out

@@ -16,10 +16,6 @@ const OUR_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 8, 2);
 const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 8, 1);
 
 fn stack() -> Stack {
-    stack_serving(&[])
-}
-
-fn stack_serving(services: &[&str]) -> Stack {
     Stack::new(
         StackConfig {
             mac: OUR_MAC,
@@ -28,7 +24,7 @@ fn stack_serving(services: &[&str]) -> Stack {
             mtu: 1500,
             arp: Default::default(),
             reassembly: Default::default(),
-            tcp: TcpSetup { services: services.iter().map(|s| s.parse().unwrap()).collect(), ..Default::default() },
+            tcp: TcpSetup::default(),
             workers: 1,
         },
         0,
@@ -380,27 +376,38 @@ fn large_echo_reply_is_fragmented_and_reassembles() {
 }
 
 #[test]
-fn udp_echo_returns_datagrams_of_any_size() {
-    let mut s = stack_serving(&["udp-echo:7"]);
+fn bound_udp_port_queues_datagrams_and_sends_replies() {
+    let mut s = stack();
+    s.udp_bind(7).unwrap();
+    assert!(s.udp_bind(7).is_err(), "port in use");
     let mut tx = VecSink::default();
     let t = Instant::from_secs(1);
     s.receive(t, &arp_frame(ArpOperation::Request, OUR_IP, EthernetAddress::BROADCAST), &mut tx);
     tx.frames.clear();
+    let mut events = Vec::new();
     for size in [0usize, 1, 100, 1472] {
         let data: Vec<u8> = (0..size).map(|i| (i % 199) as u8).collect();
         s.receive(t, &ip_frame(OUR_IP, IpProtocol::Udp, &udp(7, &data)), &mut tx);
-        let (_, ip, payload) = parse_ip(&tx.frames.pop().expect("echo"));
+        s.take_events(&mut events);
+        let (from, got) = s.udp_recv(7).expect("queued");
+        assert_eq!((from, &got[..]), (std::net::SocketAddrV4::new(PEER_IP, 40000), &data[..]));
+        assert!(s.udp_send(t, &mut tx, OUR_IP, 7, from, &got));
+        let (_, ip, payload) = parse_ip(&tx.frames.pop().expect("reply"));
         assert_eq!(ip.protocol, IpProtocol::Udp);
         let pkt = crate::wire::UdpPacket::new_checked(&payload[..]).unwrap();
         assert!(pkt.verify_checksum(&crate::wire::PseudoHeader { src: OUR_IP, dst: PEER_IP }));
         assert_eq!((pkt.src_port(), pkt.dst_port()), (7, 40000));
         assert_eq!(pkt.payload(), &data[..]);
     }
+    assert_eq!(events.len(), 4, "one readable edge per datagram drained in between");
     // A zero checksum means "none" and is accepted.
     let mut d = udp(7, b"no checksum");
     d[6] = 0;
     d[7] = 0;
     s.receive(t, &ip_frame(OUR_IP, IpProtocol::Udp, &d), &mut tx);
-    assert_eq!(tx.frames.len(), 1);
-    assert_eq!(s.counters().udp.echoed, 5);
+    assert!(s.udp_pending(7));
+    assert_eq!(s.counters().udp.queued, 5);
+    s.udp_unbind(7);
+    s.receive(t, &ip_frame(OUR_IP, IpProtocol::Udp, &d), &mut tx);
+    assert_eq!(s.counters().udp.closed_port, 1, "unbound: closed again");
 }

@@ -19,8 +19,6 @@ pub struct UdpCounters {
     pub bad_checksum: u64,
     pub malformed: u64,
     pub closed_port: u64,
-    pub echoed: u64,
-    pub echo_bytes: u64,
     /// Datagrams queued for an application.
     pub queued: u64,
     /// Datagrams dropped because an application's receive queue was full.
@@ -40,16 +38,9 @@ struct Binding {
     bytes: usize,
 }
 
-/// What a UDP port runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UdpService {
-    Echo,
-}
-
 /// The UDP ports of one worker.
 #[derive(Debug, Default)]
 pub struct UdpSockets {
-    services: HashMap<u16, UdpService, FxBuild>,
     bound: HashMap<u16, Binding, FxBuild>,
     pub counters: UdpCounters,
     pub(super) events: Vec<super::tcp::StackEvent>,
@@ -58,7 +49,7 @@ pub struct UdpSockets {
 impl UdpSockets {
     /// Bound ports, for `bypass stat`.
     pub fn listing(&self, addrs: &[Ipv4Addr]) -> Vec<super::tcp::SocketInfo> {
-        let mut ports: Vec<_> = self.services.keys().copied().collect();
+        let mut ports: Vec<_> = self.bound.keys().copied().collect();
         ports.sort();
         ports
             .into_iter()
@@ -73,13 +64,13 @@ impl UdpSockets {
                 rto_us: None,
                 cwnd: None,
                 retransmits: None,
-                service: Some("udp-echo".into()),
+                service: None,
             })
             .collect()
     }
 
-    pub fn new(services: impl IntoIterator<Item = (u16, UdpService)>) -> Self {
-        UdpSockets { services: services.into_iter().collect(), ..Default::default() }
+    pub fn new() -> Self {
+        UdpSockets::default()
     }
 }
 
@@ -90,7 +81,7 @@ pub(super) enum UdpVerdict {
 }
 
 impl super::Stack {
-    pub(super) fn receive_udp<S: FrameSink>(&mut self, now: Instant, tx: &mut S, src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) -> UdpVerdict {
+    pub(super) fn receive_udp(&mut self, src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) -> UdpVerdict {
         let udp = &mut self.udp;
         udp.counters.datagrams_rx += 1;
         let pseudo = PseudoHeader { src, dst };
@@ -105,16 +96,7 @@ impl super::Stack {
                 return UdpVerdict::Done;
             }
         };
-        match udp.services.get(&repr.dst_port) {
-            Some(UdpService::Echo) => {
-                let reply = UdpRepr { src_port: repr.dst_port, dst_port: repr.src_port };
-                if send_udp(&mut self.net, now, tx, dst, src, &reply, payload) {
-                    self.udp.counters.echoed += 1;
-                    self.udp.counters.echo_bytes += payload.len() as u64;
-                }
-                UdpVerdict::Done
-            }
-            None => match udp.bound.get_mut(&repr.dst_port) {
+        match udp.bound.get_mut(&repr.dst_port) {
                 Some(b) => {
                     if b.queue.len() >= MAX_QUEUED || b.bytes + payload.len() > MAX_QUEUED_BYTES {
                         udp.counters.queue_full += 1;
@@ -132,7 +114,6 @@ impl super::Stack {
                     udp.counters.closed_port += 1;
                     UdpVerdict::PortUnreachable
                 }
-            },
         }
     }
 }
@@ -147,7 +128,7 @@ pub enum BindError {
 impl super::Stack {
     /// Binds UDP `port` (all our addresses) for an application.
     pub fn udp_bind(&mut self, port: u16) -> Result<(), BindError> {
-        if port == 0 || self.udp.services.contains_key(&port) || self.udp.bound.contains_key(&port) {
+        if port == 0 || self.udp.bound.contains_key(&port) {
             return Err(BindError::InUse(port));
         }
         self.udp.bound.insert(port, Binding::default());

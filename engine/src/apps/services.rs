@@ -1,0 +1,319 @@
+//! The built-in services, written on the fast-path socket API ([`crate::api::fast`]), one
+//! instance per worker (RFC 862 echo, RFC 863 discard, a chargen for bulk transfer, UDP
+//! echo, and the HTTP/1.1 echo):
+//!
+//! - `tcp-echo:PORT` returns every byte; closes after the client closes and everything
+//!   was echoed.
+//! - `discard:PORT` reads and drops; closes when the client closes.
+//! - `chargen:PORT` reads one line holding a decimal byte count (at most 20 digits,
+//!   ended by `\n`, an optional `\r` before it), then sends that many bytes of the
+//!   pattern [`chargen_byte`] and closes. A malformed line resets the connection.
+//!   Unlike RFC 864's endless stream this one ends, so a client can check the total.
+//! - `udp-echo:PORT` returns every datagram to its sender.
+//! - `http-echo:PORT`, see [`super::http_echo`]. After the final response the sending side
+//!   is half-closed and input is drained until the client closes (a lingering close, so a
+//!   client still sending a refused body reads the 413, not a reset); connections idle
+//!   for the handler's timeout are closed.
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+use super::http_echo::{HttpEcho, HttpEchoConfig, Output};
+use crate::api::{AppFactory, Application, Event, Fd, Io, Shutdown, SockType};
+use crate::time::{Duration, Instant};
+
+/// Which service to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceKind {
+    Echo,
+    Discard,
+    Chargen,
+    UdpEcho,
+    HttpEcho,
+}
+
+/// `--serve KIND:PORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceSpec {
+    pub kind: ServiceKind,
+    pub port: u16,
+}
+
+impl ServiceSpec {
+    pub fn is_udp(&self) -> bool {
+        self.kind == ServiceKind::UdpEcho
+    }
+
+    /// The application factory running this service on every worker.
+    pub fn factory(self) -> AppFactory {
+        Arc::new(move |_worker| -> Box<dyn Application> {
+            match self.kind {
+                ServiceKind::UdpEcho => Box::new(UdpEcho { port: self.port, buf: vec![0; 65536] }),
+                kind => Box::new(TcpService { kind, port: self.port, conns: HashMap::new(), last_sweep: Instant::ZERO }),
+            }
+        })
+    }
+}
+
+impl std::str::FromStr for ServiceSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (k, p) = s.split_once(':').ok_or_else(|| format!("'{s}' is not SERVICE:PORT (e.g. tcp-echo:7)"))?;
+        let kind = match k {
+            "tcp-echo" | "echo" => ServiceKind::Echo,
+            "discard" => ServiceKind::Discard,
+            "chargen" => ServiceKind::Chargen,
+            "udp-echo" => ServiceKind::UdpEcho,
+            "http-echo" => ServiceKind::HttpEcho,
+            _ => return Err(format!("unknown service '{k}' (tcp-echo, discard, chargen, udp-echo, http-echo)")),
+        };
+        let port = p.parse().ok().filter(|p| *p != 0).ok_or_else(|| format!("'{p}' is not a port 1..65535"))?;
+        Ok(ServiceSpec { kind, port })
+    }
+}
+
+/// Byte `i` (from 0) of a chargen stream: printable ASCII from space to tilde, repeating
+/// every 95 bytes.
+pub fn chargen_byte(i: u64) -> u8 {
+    b' ' + (i % 95) as u8
+}
+
+const MAX_LINE: usize = 24;
+const CHUNK: usize = 16 * 1024;
+
+/// One connection's service state.
+enum State {
+    Echo,
+    Discard,
+    Chargen { line: Vec<u8>, total: Option<u64>, sent: u64 },
+    /// `pending`: bytes read from the connection the handler has not consumed yet.
+    Http { h: Box<HttpEcho>, draining: bool, last: Instant, pending: Vec<u8> },
+    /// Closed by us; waiting for the descriptor's last event.
+    Done,
+}
+
+/// A TCP service on one worker.
+struct TcpService {
+    kind: ServiceKind,
+    port: u16,
+    conns: HashMap<Fd, State>,
+    last_sweep: Instant,
+}
+
+impl Application for TcpService {
+    fn on_start(&mut self, io: &mut Io<'_>) {
+        let l = io.socket(SockType::Stream);
+        let r = io.bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, self.port)).and_then(|_| io.listen(l, 4096));
+        if let Err(e) = r {
+            tracing::error!("service on port {}: {e}", self.port);
+        }
+    }
+
+    fn on_event(&mut self, io: &mut Io<'_>, ev: Event) {
+        match ev {
+            Event::Acceptable(l) => {
+                while let Ok((fd, _)) = io.accept(l) {
+                    let st = match self.kind {
+                        ServiceKind::Echo => State::Echo,
+                        ServiceKind::Discard => State::Discard,
+                        ServiceKind::Chargen => State::Chargen { line: Vec::new(), total: None, sent: 0 },
+                        _ => State::Http { h: Box::new(HttpEcho::new(HttpEchoConfig::default())), draining: false, last: io.now(), pending: Vec::with_capacity(CHUNK) },
+                    };
+                    self.conns.insert(fd, st);
+                }
+            }
+            Event::Readable(fd) | Event::Writable(fd) => self.run(io, fd),
+            Event::Closed(fd) | Event::Error(fd, _) => {
+                self.conns.remove(&fd);
+                let _ = io.close(fd);
+            }
+            Event::Connected(_) => {}
+        }
+    }
+
+    /// HTTP idle timeouts, checked every 100 ms.
+    fn on_poll(&mut self, io: &mut Io<'_>) {
+        let now = io.now();
+        if self.kind != ServiceKind::HttpEcho || now.saturating_since(self.last_sweep) < Duration::from_millis(100) {
+            return;
+        }
+        self.last_sweep = now;
+        let idle: Vec<Fd> = self
+            .conns
+            .iter()
+            .filter(|(_, s)| matches!(s, State::Http { h, last, .. } if now.saturating_since(*last) >= h.idle_timeout()))
+            .map(|(fd, _)| *fd)
+            .collect();
+        for fd in idle {
+            self.conns.remove(&fd);
+            let _ = io.close(fd);
+        }
+    }
+}
+
+impl TcpService {
+    fn finish(&mut self, io: &mut Io<'_>, fd: Fd) {
+        self.conns.insert(fd, State::Done);
+        let _ = io.close(fd);
+        self.conns.remove(&fd);
+    }
+
+    fn run(&mut self, io: &mut Io<'_>, fd: Fd) {
+        let Some(st) = self.conns.get_mut(&fd) else { return };
+        let mut buf = [0u8; CHUNK];
+        match st {
+            State::Echo => loop {
+                let room = io.send_capacity(fd).unwrap_or(0).min(CHUNK);
+                if room == 0 {
+                    return;
+                }
+                match io.recv(fd, &mut buf[..room]) {
+                    Ok(0) => return self.finish(io, fd),
+                    Ok(n) => drop(io.send(fd, &buf[..n])),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                    Err(_) => return self.finish(io, fd),
+                }
+            },
+            State::Discard => loop {
+                match io.recv(fd, &mut buf) {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                    Ok(0) | Err(_) => return self.finish(io, fd),
+                    Ok(_) => {}
+                }
+            },
+            State::Chargen { line, total, sent } => {
+                while total.is_none() {
+                    match io.recv(fd, &mut buf[..1]) {
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                        Ok(0) | Err(_) => return self.finish(io, fd),
+                        Ok(_) => match buf[0] {
+                            b'\n' => match std::str::from_utf8(line).unwrap_or("").trim_end_matches('\r').parse::<u64>() {
+                                Ok(v) => *total = Some(v),
+                                Err(_) => return self.reset(io, fd),
+                            },
+                            c if line.len() < MAX_LINE => line.push(c),
+                            _ => return self.reset(io, fd),
+                        },
+                    }
+                }
+                // Anything after the line is read and ignored.
+                while let Ok(n) = io.recv(fd, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                let t = total.unwrap_or(0);
+                while *sent < t {
+                    let room = io.send_capacity(fd).unwrap_or(0).min(CHUNK).min((t - *sent) as usize);
+                    if room == 0 {
+                        return;
+                    }
+                    for (i, c) in buf[..room].iter_mut().enumerate() {
+                        *c = chargen_byte(*sent + i as u64);
+                    }
+                    match io.send(fd, &buf[..room]) {
+                        Ok(n) => *sent += n as u64,
+                        Err(_) => return,
+                    }
+                }
+                self.finish(io, fd)
+            }
+            State::Http { h, draining, last, pending } => {
+                *last = io.now();
+                if *draining {
+                    loop {
+                        match io.recv(fd, &mut buf) {
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                            Ok(0) | Err(_) => return self.finish(io, fd),
+                            Ok(_) => {}
+                        }
+                    }
+                }
+                loop {
+                    let mut eof = false;
+                    let mut read = 0;
+                    if pending.len() < CHUNK {
+                        match io.recv(fd, &mut buf[..CHUNK - pending.len()]) {
+                            Ok(0) => eof = true,
+                            Ok(n) => {
+                                pending.extend_from_slice(&buf[..n]);
+                                read = n;
+                            }
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                            Err(_) => return self.finish(io, fd),
+                        }
+                    }
+                    let mut out = IoOut { io, fd };
+                    let used = h.on_input(pending, &mut out);
+                    pending.drain(..used);
+                    if eof && pending.is_empty() {
+                        h.on_eof(&mut out);
+                    }
+                    if h.wants_close() {
+                        *draining = true;
+                        pending.clear();
+                        let _ = io.shutdown(fd, Shutdown::Write);
+                        return;
+                    }
+                    if eof {
+                        if pending.is_empty() && h.pending_output() == 0 {
+                            return self.finish(io, fd);
+                        }
+                        return;
+                    }
+                    if read == 0 && used == 0 {
+                        // Waiting for more input, or for room to write: an event returns us.
+                        return;
+                    }
+                }
+            }
+            State::Done => {}
+        }
+    }
+
+    fn reset(&mut self, io: &mut Io<'_>, fd: Fd) {
+        let _ = io.set_options(fd, crate::api::SocketOptions { linger: Some(Duration::ZERO), ..Default::default() });
+        self.finish(io, fd);
+    }
+}
+
+/// The HTTP handler's output: the connection's send buffer.
+struct IoOut<'a, 'b> {
+    io: &'a mut Io<'b>,
+    fd: Fd,
+}
+
+impl Output for IoOut<'_, '_> {
+    fn room(&self) -> usize {
+        self.io.send_room(self.fd)
+    }
+
+    fn write(&mut self, data: &[u8]) -> usize {
+        self.io.send(self.fd, data).unwrap_or(0)
+    }
+}
+
+/// UDP echo on one worker.
+struct UdpEcho {
+    port: u16,
+    buf: Vec<u8>,
+}
+
+impl Application for UdpEcho {
+    fn on_start(&mut self, io: &mut Io<'_>) {
+        let fd = io.socket(SockType::Datagram);
+        if let Err(e) = io.bind(fd, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, self.port)) {
+            tracing::error!("udp-echo on port {}: {e}", self.port);
+        }
+    }
+
+    fn on_event(&mut self, io: &mut Io<'_>, ev: Event) {
+        if let Event::Readable(fd) = ev {
+            while let Ok((n, from)) = io.recvfrom(fd, &mut self.buf) {
+                let _ = io.sendto(fd, &self.buf[..n], from);
+            }
+        }
+    }
+}
