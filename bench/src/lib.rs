@@ -1,0 +1,15 @@
+//! Measurement, statistics and reporting for the bypass-vs-kernel benchmark.
+//!
+//! * [`load`]: closed-loop load generators on kernel sockets (the client side
+//!   of every case), each returning a [`load::LoadResult`].
+//! * [`stats`]: percentiles, engine/kernel ratios, CPU / memory / retransmit
+//!   sampling from `/proc`.
+//! * [`report`]: the result model (`results.json`), the Markdown table and the
+//!   SVG charts.
+//!
+//! The runner that starts the servers lives in `main.rs`.
+#![forbid(unsafe_code)]
+
+pub mod load;
+pub mod report;
+pub mod stats;
