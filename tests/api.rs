@@ -106,3 +106,33 @@ fn blocking_face_client_to_kernel_server() {
     assert!(text.contains("tcp 8000000 bytes echoed intact"), "{text}");
     assert!(text.contains("udp echo \"bypass-udp\""), "{text}");
 }
+
+/// `--backend kernel` runs the very same applications over Linux sockets.
+#[test]
+fn kernel_backend_runs_the_same_services() {
+    if !can_run() {
+        return;
+    }
+    let net = Net::up("bpt43", 113, 1);
+    let ip = format!("{}/24", net.kernel_ip());
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &net.eng_ns(), bin(), "run", "--backend", "kernel", "--iface", &net.eng_if(), "--ip", &ip])
+        .args(["--serve", "tcp-echo:7", "--serve", "chargen:19", "--serve", "http-echo:80", "--serve", "udp-echo:7", "--poll", "adaptive"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("kernel backend"), "{line}");
+    let client = |port: &str, mode: &str, n: &str| {
+        let out = net.peer(&["python3", &repo().join("tests/tools/tcpclient.py").to_string_lossy(), &net.kernel_ip(), port, mode, n]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("client result");
+        assert_eq!(v["ok"], true, "{v}");
+    };
+    client("7", "echo", "8000000");
+    client("19", "chargen", "8000000");
+    client("7", "concurrent", "50");
+    let http = net.peer(&["curl", "-s", &format!("http://{}/same-code", net.kernel_ip())]);
+    assert!(String::from_utf8_lossy(&http.stdout).starts_with("GET /same-code HTTP/1.1"));
+    stop(child);
+}

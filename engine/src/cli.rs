@@ -35,6 +35,10 @@ pub struct RunArgs {
     /// Next hop for destinations off the on-link subnets.
     #[arg(long)]
     pub gateway: Option<Ipv4Addr>,
+    /// engine: the kernel-bypass stack. kernel: the same applications (--serve) over
+    /// Linux sockets on the --ip address, for side-by-side comparison; no XDP involved.
+    #[arg(long, value_enum, default_value = "engine")]
+    pub backend: Backend,
     /// Rx queues to serve, from queue 0: a number or `all`. Frames for the engine that
     /// arrive on a queue not served are dropped (counted as no_socket).
     #[arg(long, default_value = "all")]
@@ -77,6 +81,12 @@ pub struct RunArgs {
     /// Write the final report as JSON to this file on exit.
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Engine,
+    Kernel,
 }
 
 /// TCP tuning.

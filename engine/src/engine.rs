@@ -166,6 +166,55 @@ fn pick_cores(n: usize, wanted: Option<&[usize]>) -> Result<Vec<Option<core_affi
     }
 }
 
+/// `--backend kernel`: the applications over Linux sockets, one pinned thread per worker.
+fn run_kernel(
+    args: &RunArgs,
+    stop: Arc<AtomicBool>,
+    install_signals: bool,
+    apps: &[crate::api::AppFactory],
+    ready: impl FnOnce(&EngineInfo),
+) -> Result<Report, EngineError> {
+    let [addr] = args.ips.as_slice() else {
+        return err("--backend kernel takes exactly one --ip (a kernel-owned address to bind)");
+    };
+    let n = match args.queues {
+        QueueCount::All => 1,
+        QueueCount::N(n) => n as usize,
+    };
+    let cores = pick_cores(n, args.cores.as_deref())?;
+    if install_signals {
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, stop.clone()).map_err(|e| EngineError(format!("cannot install signal handler: {e}")))?;
+        }
+    }
+    let factories: Vec<crate::api::AppFactory> = args.serve.iter().map(|s| s.factory()).chain(apps.iter().cloned()).collect();
+    let mut handles = Vec::new();
+    for (i, core) in cores.iter().copied().enumerate() {
+        let (f, st, ip, poll) = (factories.clone(), stop.clone(), addr.addr, args.poll);
+        let h = std::thread::Builder::new()
+            .name(format!("bypass-k{i}"))
+            .spawn(move || runtime::kernel_worker::run(i, ip, core, poll, f, st))
+            .map_err(|e| EngineError(format!("cannot start worker thread: {e}")))?;
+        handles.push(h);
+    }
+    println!("bypass: ready on {} (kernel backend), {} worker(s), cores {:?}", addr.addr, n, cores.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>());
+    ready(&EngineInfo { workers: n, addrs: vec![addr.addr] });
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(20));
+        if handles.iter().any(|h| h.is_finished()) {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return err(format!("kernel worker failed: {e}")),
+            Err(_) => return err("kernel worker panicked"),
+        }
+    }
+    Ok(Report { iface: args.iface.clone(), xdp_mode: "none (kernel backend)".into(), workers: Vec::new(), unserved: Vec::new(), pcap: None })
+}
+
 /// TCP settings from the command line; keys for ISNs and SYN cookies are random per run.
 fn tcp_setup(args: &RunArgs, mtu: usize) -> Result<TcpSetup, EngineError> {
     use crate::cli::CcArg;
@@ -225,6 +274,9 @@ pub fn run_with(
     apps: &[crate::api::AppFactory],
     ready: impl FnOnce(&EngineInfo),
 ) -> Result<Report, EngineError> {
+    if args.backend == crate::cli::Backend::Kernel {
+        return run_kernel(args, stop, install_signals, apps, ready);
+    }
     if !sys::is_root() {
         return err("must run as root (it loads XDP programs and creates AF_XDP sockets): try sudo");
     }

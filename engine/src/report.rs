@@ -22,6 +22,10 @@ fn nonzero(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
 /// The per-worker counters, one block per worker, zero counters left out.
 pub fn render(r: &Report) -> String {
     let mut s = String::new();
+    if r.xdp_mode.contains("kernel backend") {
+        let _ = writeln!(s, "bypass: stopped (kernel backend)");
+        return s;
+    }
     let _ = writeln!(s, "bypass: stopped on {} ({} XDP)", r.iface, r.xdp_mode);
     for w in &r.workers {
         let _ = writeln!(

@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use crossbeam::channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
 
-use super::fast::{AppFactory, Application, Event, Fd, Io, Shutdown, SockType, SocketOptions};
+use super::fast::{AppFactory, Application, Event, Fd, Shutdown, SockType, SocketOptions};
+use super::Io;
 use crate::cli::RunArgs;
 use crate::engine::{EngineError, Report};
 

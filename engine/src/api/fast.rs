@@ -5,6 +5,7 @@ use std::io::{Error, ErrorKind, Result};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
+use super::Io;
 use crate::phy::{DynSink, SinkRef};
 use crate::stack::{ConnId, Stack, StackEvent};
 use crate::tcp::{CcAlgorithm, Keepalive, TcpConfig, TcpError};
@@ -175,8 +176,8 @@ fn err(kind: ErrorKind, msg: &'static str) -> Error {
     Error::new(kind, msg)
 }
 
-/// An application's handle on the worker's stack for one callback.
-pub struct Io<'a> {
+/// The engine backend of [`Io`]: calls go to the worker's own stack.
+pub struct EngineIo<'a> {
     pub(crate) stack: &'a mut Stack,
     pub(crate) tx: &'a mut dyn DynSink,
     pub(crate) fds: &'a mut FdTable,
@@ -184,9 +185,9 @@ pub struct Io<'a> {
     pub(crate) now: Instant,
 }
 
-impl<'a> Io<'a> {
+impl<'a> EngineIo<'a> {
     pub fn new(stack: &'a mut Stack, tx: &'a mut dyn DynSink, fds: &'a mut FdTable, owner: usize, now: Instant) -> Self {
-        Io { stack, tx, fds, owner, now }
+        EngineIo { stack, tx, fds, owner, now }
     }
 
     /// The worker this runs on.

@@ -15,8 +15,11 @@
 
 pub mod blocking;
 pub mod fast;
+mod io;
+pub mod kernel;
 
 #[cfg(test)]
 mod tests;
 
-pub use fast::{AppFactory, Application, Event, Fd, Io, Shutdown, SockType, SocketOptions};
+pub use fast::{AppFactory, Application, Event, Fd, Shutdown, SockType, SocketOptions};
+pub use io::Io;

@@ -6,6 +6,7 @@
 
 pub mod fault;
 pub mod handoff;
+pub mod kernel_worker;
 mod worker;
 
 pub use handoff::{Handoff, HandoffKind, Mesh};
