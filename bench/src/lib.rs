@@ -12,4 +12,5 @@
 
 pub mod load;
 pub mod report;
+pub mod runner;
 pub mod stats;

@@ -1,9 +1,96 @@
-//! `bypass-bench`: will run every case against the engine and the kernel and
-//! write `bench-results/<time>/`. The runner is not written yet; the
-//! measurement, statistics and reporting parts are in the `bypass_bench`
-//! library (`load`, `stats`, `report`).
+//! `bypass-bench`: measures the engine and the Linux kernel stack side by side on the
+//! same veth pair, in one run. Normally started by `scripts/bench`, which sets up the
+//! namespaces and runs this inside the peer namespace, pinned to the client CPU.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bypass_bench::report::{render_markdown, Report};
+use bypass_bench::runner::{self, Setup};
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "Engine vs kernel, side by side")]
+struct Args {
+    /// The bypass binary.
+    #[arg(long)]
+    bypass: String,
+    #[arg(long)]
+    eng_ns: String,
+    #[arg(long)]
+    iface: String,
+    #[arg(long)]
+    engine_ip: Ipv4Addr,
+    #[arg(long)]
+    kernel_ip: Ipv4Addr,
+    #[arg(long, default_value_t = 1)]
+    server_cpu: usize,
+    /// Seconds measured per case and side.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Seconds of warm-up before each measurement.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Short run: 1 s per case, no warm-up beyond 0.3 s, fewer idle connections.
+    #[arg(long)]
+    quick: bool,
+    /// Only cases whose name contains this.
+    #[arg(long)]
+    only: Option<String>,
+    #[arg(long, default_value = "bench-results")]
+    out: std::path::PathBuf,
+    /// Fail (exit 1) if any case saw errors, besides cases without a figure.
+    #[arg(long)]
+    check: bool,
+}
 
 fn main() {
-    eprintln!("bypass-bench: the runner is coming (see issue 5); the load generators, statistics and reports are in the bypass_bench library");
-    std::process::exit(2);
+    let a = Args::parse();
+    let (duration, warmup) = if a.quick { (1.0, 0.3) } else { (a.duration, a.warmup) };
+    let setup = Setup {
+        bypass: a.bypass,
+        eng_ns: a.eng_ns,
+        iface: a.iface,
+        engine_ip: a.engine_ip,
+        kernel_ip: a.kernel_ip,
+        server_cpu: a.server_cpu,
+        duration: Duration::from_secs_f64(duration),
+        warmup: Duration::from_secs_f64(warmup),
+        idle_conns: if a.quick { 1000 } else { 10_000 },
+    };
+    let mut cases = runner::cases(a.quick);
+    if let Some(o) = &a.only {
+        cases.retain(|c| c.name.contains(o.as_str()));
+    }
+    let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut report = Report::new(started);
+    report.meta.insert("duration_s".into(), format!("{duration}"));
+    report.meta.insert("warmup_s".into(), format!("{warmup}"));
+    report.meta.insert("server_cpu".into(), setup.server_cpu.to_string());
+    report.meta.insert("kernel".into(), std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string());
+    report.meta.insert("setup".into(), "veth pair, AF_XDP copy mode; server pinned to server_cpu, load generator to the other".into());
+    report.cases = runner::run_all(&setup, &cases);
+    match report.write_under(&a.out) {
+        Ok(dir) => {
+            println!("{}", render_markdown(&report));
+            println!("results: {}", dir.display());
+        }
+        Err(e) => {
+            eprintln!("bypass-bench: cannot write results: {e:#}");
+            std::process::exit(1);
+        }
+    }
+    let failed = report.cases.iter().filter(|c| c.engine.value.is_nan() || c.kernel.value.is_nan()).count();
+    if failed > 0 {
+        eprintln!("bypass-bench: {failed} case(s) produced no figure");
+        std::process::exit(1);
+    }
+    let errors: u64 = report.cases.iter().map(|c| c.engine.errors + c.kernel.errors).sum();
+    if a.check && errors > 0 {
+        eprintln!("bypass-bench: {errors} error(s) during the run");
+        std::process::exit(1);
+    }
+    if a.check {
+        println!("bench check: {} passed, 0 failed", report.cases.len());
+    }
 }

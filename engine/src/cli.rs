@@ -44,8 +44,8 @@ pub struct RunArgs {
     #[arg(long, default_value = "all")]
     pub queues: QueueCount,
     /// Cores to pin workers to, e.g. `1` or `0,1` or `2-5` (default: the last N cores).
-    #[arg(long, value_parser = parse_cores)]
-    pub cores: Option<Vec<usize>>,
+    #[arg(long, value_name = "LIST")]
+    pub cores: Option<CoreList>,
     /// busy: spin (lowest latency); adaptive: sleep in poll() when idle.
     #[arg(long, value_enum, default_value = "busy")]
     pub poll: PollMode,
@@ -170,6 +170,17 @@ pub fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String
     Ok(a..=b)
 }
 
+/// `--cores LIST`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreList(pub Vec<usize>);
+
+impl std::str::FromStr for CoreList {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_cores(s).map(CoreList)
+    }
+}
+
 /// Parses `1`, `0,1`, `2-5`, `0,2-3`.
 pub fn parse_cores(s: &str) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();
@@ -217,5 +228,9 @@ mod tests {
         assert_eq!(r.ips.len(), 2);
         assert_eq!(r.queues, QueueCount::All);
         assert!(Cli::try_parse_from(["bypass", "run", "--iface", "v0", "--ip", "10.0.0.2"]).is_err());
+        let cli = Cli::try_parse_from(["bypass", "run", "--iface", "v0", "--ip", "10.0.0.2/24", "--cores", "0,2-3", "--local-port-range", "40000-40100"]).unwrap();
+        let Command::Run(r) = cli.command else { panic!("run") };
+        assert_eq!(r.cores, Some(CoreList(vec![0, 2, 3])));
+        assert_eq!(r.tcp.local_port_range, 40000..=40100);
     }
 }

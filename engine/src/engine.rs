@@ -181,7 +181,7 @@ fn run_kernel(
         QueueCount::All => 1,
         QueueCount::N(n) => n as usize,
     };
-    let cores = pick_cores(n, args.cores.as_deref())?;
+    let cores = pick_cores(n, args.cores.as_ref().map(|c| c.0.as_slice()))?;
     if install_signals {
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::flag::register(sig, stop.clone()).map_err(|e| EngineError(format!("cannot install signal handler: {e}")))?;
@@ -297,7 +297,7 @@ pub fn run_with(
             iface.rx_queues - 1
         );
     }
-    let cores = pick_cores(queues as usize, args.cores.as_deref())?;
+    let cores = pick_cores(queues as usize, args.cores.as_ref().map(|c| c.0.as_slice()))?;
     for c in &args.ips {
         if args.ips.iter().filter(|o| o.addr == c.addr).count() > 1 {
             return err(format!("--ip {} given twice", c.addr));

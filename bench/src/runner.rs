@@ -1,0 +1,257 @@
+//! The side-by-side runner: for each case, start one server (the engine, or the same
+//! services on kernel sockets via `bypass run --backend kernel`), pinned to the server
+//! CPU, wait until the client CPU is quiet, run the load generator for the warm-up plus
+//! the duration, sample CPU on both sides and retransmissions, stop the server, and
+//! move on. Each backend runs alone, so neither disturbs the other's measurement.
+//!
+//! This process runs inside the peer namespace (see scripts/bench); servers are started
+//! in the engine's namespace with `ip netns exec`.
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::load::{self, BulkLimit, LoadResult};
+use crate::report::{CaseResult, Figure};
+use crate::stats::{read_tcp_retrans_segs, rss_bytes, CpuSampler};
+
+/// Where and how to run.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub bypass: String,
+    pub eng_ns: String,
+    pub iface: String,
+    pub engine_ip: Ipv4Addr,
+    pub kernel_ip: Ipv4Addr,
+    pub server_cpu: usize,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub idle_conns: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Engine,
+    Kernel,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Engine => "engine",
+            Side::Kernel => "kernel",
+        }
+    }
+}
+
+const SERVICES: [&str; 10] = ["--serve", "http-echo:80", "--serve", "tcp-echo:7", "--serve", "discard:9", "--serve", "chargen:19", "--serve", "udp-echo:7"];
+
+/// A running server process.
+struct Server {
+    child: Child,
+    /// The server's own pid (the child is `ip netns exec`, which execs into it).
+    pid: u32,
+}
+
+impl Server {
+    fn start(s: &Setup, side: Side) -> Result<Server> {
+        let cpu = s.server_cpu.to_string();
+        let mut cmd = Command::new("ip");
+        // taskset resets the CPU mask this (client-pinned) process would pass on.
+        cmd.args(["netns", "exec", &s.eng_ns, "taskset", "-c", &cpu, &s.bypass, "run", "--iface", &s.iface, "--queues", "1", "--cores", &cpu, "--poll", "busy"]);
+        match side {
+            Side::Engine => cmd.args(["--ip", &format!("{}/24", s.engine_ip)]),
+            Side::Kernel => cmd.args(["--backend", "kernel", "--ip", &format!("{}/24", s.kernel_ip)]),
+        };
+        cmd.args(SERVICES).env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().context("starting the server")?;
+        let out = child.stdout.take().context("server stdout")?;
+        let mut lines = BufReader::new(out).lines();
+        match lines.next() {
+            Some(Ok(l)) if l.starts_with("bypass: ready") => {}
+            other => {
+                let _ = child.kill();
+                bail!("{} server did not start: {other:?}", side.name());
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let pid = child.id();
+        // Let ARP and the listeners settle.
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(Server { child, pid })
+    }
+
+    /// The engine's TCP retransmissions so far (from `bypass stat`).
+    fn engine_retransmits(&self, bypass: &str) -> Option<u64> {
+        let out = Command::new(bypass).args(["stat", "--json", "--pid", &self.pid.to_string()]).output().ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        Some(v["workers"].as_array()?.iter().filter_map(|w| w["tcp"]["retransmits"].as_u64()).sum())
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill").args(["-INT", &self.pid.to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits (up to 3 s) until this CPU's load from others is low, so a case does not start
+/// while something else is busy. Returns the busy fraction seen last.
+fn wait_quiet() -> f64 {
+    let mut busy = 1.0;
+    for _ in 0..15 {
+        busy = system_busy(Duration::from_millis(200));
+        if busy < 0.15 {
+            break;
+        }
+    }
+    busy
+}
+
+/// Fraction of all CPUs busy over `d`, minus the server core that busy-polls by design.
+fn system_busy(d: Duration) -> f64 {
+    let read = || -> Option<(u64, u64)> {
+        let text = std::fs::read_to_string("/proc/stat").ok()?;
+        let f: Vec<u64> = text.lines().next()?.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+        let idle = f.get(3)? + f.get(4).copied().unwrap_or(0);
+        Some((f.iter().sum(), idle))
+    };
+    let (Some(a), _) = (read(), std::thread::sleep(d)) else { return 0.0 };
+    let Some(b) = read() else { return 0.0 };
+    let total = (b.0 - a.0).max(1) as f64;
+    let idle = (b.1 - a.1) as f64;
+    1.0 - idle / total
+}
+
+/// One case: a name, a metric, and how to measure it against an address.
+pub struct Case {
+    pub name: &'static str,
+    pub metric: &'static str,
+    pub unit: &'static str,
+    pub higher_is_better: bool,
+    pub run: fn(&Setup, Ipv4Addr) -> Result<(f64, LoadResult, Option<u64>)>,
+}
+
+fn addr(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(ip, port))
+}
+
+fn rate(r: LoadResult) -> Result<(f64, LoadResult, Option<u64>)> {
+    Ok((r.ops_per_sec(), r, None))
+}
+
+fn latency_p50(r: LoadResult) -> Result<(f64, LoadResult, Option<u64>)> {
+    let p50 = r.percentiles().map(|p| p.p50).unwrap_or(f64::NAN);
+    Ok((p50, r, None))
+}
+
+/// The cases, in run order.
+pub fn cases(quick: bool) -> Vec<Case> {
+    let mut v = vec![
+        Case { name: "http-keepalive-1", metric: "requests/s, 1 connection", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 1, s.duration, s.warmup)?) },
+        Case { name: "http-keepalive-32", metric: "requests/s, 32 connections", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 32, s.duration, s.warmup)?) },
+        Case { name: "http-keepalive-256", metric: "requests/s, 256 connections", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 256, s.duration, s.warmup)?) },
+        Case { name: "tcp-pingpong-spin", metric: "64 B round trip p50, spinning client", unit: "us", higher_is_better: false, run: |s, ip| latency_p50(load::tcp_pingpong(addr(ip, 7), 64, s.duration, s.warmup, true)?) },
+        Case { name: "tcp-pingpong-blocking", metric: "64 B round trip p50, blocking client", unit: "us", higher_is_better: false, run: |s, ip| latency_p50(load::tcp_pingpong(addr(ip, 7), 64, s.duration, s.warmup, false)?) },
+        Case { name: "connect-rate", metric: "connections/s (connect, request, close)", unit: "conn/s", higher_is_better: true, run: |s, ip| rate(load::connect_rate(addr(ip, 80), s.duration, s.warmup, 2)?) },
+        Case { name: "bulk-to-server", metric: "one stream to discard", unit: "Gbit/s", higher_is_better: true, run: |s, ip| {
+            let r = load::bulk_send(addr(ip, 9), BulkLimit::Duration(s.duration))?;
+            Ok((r.gbit_per_sec(), r, None))
+        } },
+        Case { name: "bulk-from-server", metric: "one stream from chargen", unit: "Gbit/s", higher_is_better: true, run: |s, ip| {
+            let bytes = (s.duration.as_secs_f64() * 250e6) as u64;
+            let r = load::bulk_recv(addr(ip, 19), bytes.max(16 << 20))?;
+            Ok((r.gbit_per_sec(), r, None))
+        } },
+        Case { name: "udp-echo", metric: "64 B datagrams echoed/s, 32 in flight", unit: "pkt/s", higher_is_better: true, run: |s, ip| rate(load::udp_echo(addr(ip, 7), 64, s.duration, s.warmup, 32)?) },
+        Case { name: "idle-connections", metric: "idle connections held", unit: "conns", higher_is_better: true, run: |s, ip| {
+            let idle = load::idle_connections(addr(ip, 7), s.idle_conns);
+            std::thread::sleep(Duration::from_millis(500));
+            let mut r = LoadResult::empty(0.0);
+            r.ops = idle.still_open() as u64;
+            r.errors = idle.errors;
+            r.first_error = idle.first_error.clone();
+            Ok((idle.still_open() as f64, r, Some(0)))
+        } },
+    ];
+    if quick {
+        v.retain(|c| c.name != "http-keepalive-256");
+    }
+    v
+}
+
+/// Runs `case` on one side: server up, quiet check, measure, server down.
+pub fn measure(s: &Setup, case: &Case, side: Side) -> Result<Figure> {
+    let server = Server::start(s, side)?;
+    let busy = wait_quiet();
+    if busy > 0.6 {
+        eprintln!("  warning: the machine is busy ({:.0}% of CPU) before {} on {}", busy * 100.0, case.name, side.name());
+    }
+    let ip = match side {
+        Side::Engine => s.engine_ip,
+        Side::Kernel => s.kernel_ip,
+    };
+    let retrans_before = match side {
+        Side::Engine => server.engine_retransmits(&s.bypass),
+        Side::Kernel => read_tcp_retrans_segs(Some(server.pid)).ok(),
+    };
+    let cpu_server = CpuSampler::for_pid(server.pid).ok();
+    let cpu_client = CpuSampler::this_process().ok();
+    let result = (case.run)(s, ip);
+    let cpu_server = cpu_server.and_then(|c| c.finish().ok()).map(|u| u.cores);
+    let cpu_client = cpu_client.and_then(|c| c.finish().ok()).map(|u| u.cores);
+    let memory = rss_bytes(server.pid).ok();
+    let retrans_after = match side {
+        Side::Engine => server.engine_retransmits(&s.bypass),
+        Side::Kernel => read_tcp_retrans_segs(Some(server.pid)).ok(),
+    };
+    server.stop();
+    let (value, r, mem_flag) = result?;
+    let mut f = Figure::from_load(value, &r);
+    f.cpu_server = cpu_server;
+    f.cpu_client = cpu_client;
+    f.retransmits = match (retrans_before, retrans_after) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    if mem_flag.is_some() {
+        f.memory_bytes = memory;
+    }
+    Ok(f)
+}
+
+/// Runs every case on both sides.
+pub fn run_all(s: &Setup, cases: &[Case]) -> Vec<CaseResult> {
+    let mut out = Vec::new();
+    let total = cases.len() * 2;
+    for (i, c) in cases.iter().enumerate() {
+        let mut figs = Vec::new();
+        for (j, side) in [Side::Engine, Side::Kernel].into_iter().enumerate() {
+            let n = i * 2 + j + 1;
+            eprint!("[{n:>2}/{total}] {:<22} {:<7} ", c.name, side.name());
+            let f = match measure(s, c, side) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("failed: {e:#}");
+                    Figure { value: f64::NAN, errors: 1, first_error: Some(format!("{e:#}")), ..Figure::default() }
+                }
+            };
+            eprintln!("{} {}{}", crate::report::fmt_number(f.value), c.unit, if f.errors > 0 { format!(" ({} errors)", f.errors) } else { String::new() });
+            figs.push(f);
+        }
+        let kernel = figs.pop().unwrap_or_default();
+        let engine = figs.pop().unwrap_or_default();
+        out.push(CaseResult::new(c.name, c.metric, c.unit, c.higher_is_better, engine, kernel));
+    }
+    out
+}
