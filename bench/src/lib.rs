@@ -10,6 +10,7 @@
 //! The runner that starts the servers lives in `main.rs`.
 #![forbid(unsafe_code)]
 
+pub mod engine_load;
 pub mod load;
 pub mod report;
 pub mod runner;

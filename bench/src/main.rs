@@ -25,6 +25,15 @@ struct Args {
     kernel_ip: Ipv4Addr,
     #[arg(long, default_value_t = 1)]
     server_cpu: usize,
+    /// The CPU this process (and the client-side engine) runs on.
+    #[arg(long, default_value_t = 0)]
+    client_cpu: usize,
+    /// The peer namespace's interface, for a client-side engine (engine-to-engine cases).
+    #[arg(long)]
+    client_iface: Option<String>,
+    /// The client-side engine's address.
+    #[arg(long)]
+    client_ip: Option<Ipv4Addr>,
     /// Seconds measured per case and side.
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
@@ -57,8 +66,13 @@ fn main() {
         duration: Duration::from_secs_f64(duration),
         warmup: Duration::from_secs_f64(warmup),
         idle_conns: if a.quick { 1000 } else { 10_000 },
+        client_engine: a.client_iface.clone().zip(a.client_ip),
+        client_cpu: a.client_cpu,
     };
     let mut cases = runner::cases(a.quick);
+    if setup.client_engine.is_none() {
+        cases.retain(|c| c.e2e.is_none());
+    }
     if let Some(o) = &a.only {
         cases.retain(|c| c.name.contains(o.as_str()));
     }

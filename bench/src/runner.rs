@@ -30,6 +30,10 @@ pub struct Setup {
     pub duration: Duration,
     pub warmup: Duration,
     pub idle_conns: usize,
+    /// The peer namespace's interface and an address for the client-side engine, for the
+    /// engine-to-engine cases (None: skip them).
+    pub client_engine: Option<(String, Ipv4Addr)>,
+    pub client_cpu: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,24 +137,31 @@ fn system_busy(d: Duration) -> f64 {
     1.0 - idle / total
 }
 
+/// What a case measured: its figure, the load result behind it, and a marker that the
+/// server's memory should be recorded.
+pub type Measured = (f64, LoadResult, Option<u64>);
+
 /// One case: a name, a metric, and how to measure it against an address.
 pub struct Case {
     pub name: &'static str,
     pub metric: &'static str,
     pub unit: &'static str,
     pub higher_is_better: bool,
-    pub run: fn(&Setup, Ipv4Addr) -> Result<(f64, LoadResult, Option<u64>)>,
+    pub run: fn(&Setup, Ipv4Addr) -> Result<Measured>,
+    /// Engine-to-engine: the engine side runs this generator on a client engine
+    /// (`(http, connections)`); the kernel side runs `run` (kernel client to kernel server).
+    pub e2e: Option<(bool, usize)>,
 }
 
 fn addr(ip: Ipv4Addr, port: u16) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(ip, port))
 }
 
-fn rate(r: LoadResult) -> Result<(f64, LoadResult, Option<u64>)> {
+fn rate(r: LoadResult) -> Result<Measured> {
     Ok((r.ops_per_sec(), r, None))
 }
 
-fn latency_p50(r: LoadResult) -> Result<(f64, LoadResult, Option<u64>)> {
+fn latency_p50(r: LoadResult) -> Result<Measured> {
     let p50 = r.percentiles().map(|p| p.p50).unwrap_or(f64::NAN);
     Ok((p50, r, None))
 }
@@ -158,22 +169,22 @@ fn latency_p50(r: LoadResult) -> Result<(f64, LoadResult, Option<u64>)> {
 /// The cases, in run order.
 pub fn cases(quick: bool) -> Vec<Case> {
     let mut v = vec![
-        Case { name: "http-keepalive-1", metric: "requests/s, 1 connection", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 1, s.duration, s.warmup)?) },
-        Case { name: "http-keepalive-32", metric: "requests/s, 32 connections", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 32, s.duration, s.warmup)?) },
-        Case { name: "http-keepalive-256", metric: "requests/s, 256 connections", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 256, s.duration, s.warmup)?) },
-        Case { name: "tcp-pingpong-spin", metric: "64 B round trip p50, spinning client", unit: "us", higher_is_better: false, run: |s, ip| latency_p50(load::tcp_pingpong(addr(ip, 7), 64, s.duration, s.warmup, true)?) },
-        Case { name: "tcp-pingpong-blocking", metric: "64 B round trip p50, blocking client", unit: "us", higher_is_better: false, run: |s, ip| latency_p50(load::tcp_pingpong(addr(ip, 7), 64, s.duration, s.warmup, false)?) },
-        Case { name: "connect-rate", metric: "connections/s (connect, request, close)", unit: "conn/s", higher_is_better: true, run: |s, ip| rate(load::connect_rate(addr(ip, 80), s.duration, s.warmup, 2)?) },
+        Case { name: "http-keepalive-1", metric: "requests/s, 1 connection", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 1, s.duration, s.warmup)?), e2e: None },
+        Case { name: "http-keepalive-32", metric: "requests/s, 32 connections", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 32, s.duration, s.warmup)?), e2e: None },
+        Case { name: "http-keepalive-256", metric: "requests/s, 256 connections", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 256, s.duration, s.warmup)?), e2e: None },
+        Case { name: "tcp-pingpong-spin", metric: "64 B round trip p50, spinning client", unit: "us", higher_is_better: false, run: |s, ip| latency_p50(load::tcp_pingpong(addr(ip, 7), 64, s.duration, s.warmup, true)?), e2e: None },
+        Case { name: "tcp-pingpong-blocking", metric: "64 B round trip p50, blocking client", unit: "us", higher_is_better: false, run: |s, ip| latency_p50(load::tcp_pingpong(addr(ip, 7), 64, s.duration, s.warmup, false)?), e2e: None },
+        Case { name: "connect-rate", metric: "connections/s (connect, request, close)", unit: "conn/s", higher_is_better: true, run: |s, ip| rate(load::connect_rate(addr(ip, 80), s.duration, s.warmup, 2)?), e2e: None },
         Case { name: "bulk-to-server", metric: "one stream to discard", unit: "Gbit/s", higher_is_better: true, run: |s, ip| {
             let r = load::bulk_send(addr(ip, 9), BulkLimit::Duration(s.duration))?;
             Ok((r.gbit_per_sec(), r, None))
-        } },
+        }, e2e: None },
         Case { name: "bulk-from-server", metric: "one stream from chargen", unit: "Gbit/s", higher_is_better: true, run: |s, ip| {
             let bytes = (s.duration.as_secs_f64() * 250e6) as u64;
             let r = load::bulk_recv(addr(ip, 19), bytes.max(16 << 20))?;
             Ok((r.gbit_per_sec(), r, None))
-        } },
-        Case { name: "udp-echo", metric: "64 B datagrams echoed/s, 32 in flight", unit: "pkt/s", higher_is_better: true, run: |s, ip| rate(load::udp_echo(addr(ip, 7), 64, s.duration, s.warmup, 32)?) },
+        }, e2e: None },
+        Case { name: "udp-echo", metric: "64 B datagrams echoed/s, 32 in flight", unit: "pkt/s", higher_is_better: true, run: |s, ip| rate(load::udp_echo(addr(ip, 7), 64, s.duration, s.warmup, 32)?), e2e: None },
         Case { name: "idle-connections", metric: "idle connections held", unit: "conns", higher_is_better: true, run: |s, ip| {
             let idle = load::idle_connections(addr(ip, 7), s.idle_conns);
             std::thread::sleep(Duration::from_millis(500));
@@ -182,7 +193,9 @@ pub fn cases(quick: bool) -> Vec<Case> {
             r.errors = idle.errors;
             r.first_error = idle.first_error.clone();
             Ok((idle.still_open() as f64, r, Some(0)))
-        } },
+        }, e2e: None },
+        Case { name: "e2e-http-keepalive-32", metric: "requests/s, 32 connections, client and server on the same stack", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 32, s.duration, s.warmup)?), e2e: Some((true, 32)) },
+        Case { name: "e2e-tcp-pingpong", metric: "64 B round trip p50, spinning client, client and server on the same stack", unit: "us", higher_is_better: false, run: |s, ip| latency_p50(load::tcp_pingpong(addr(ip, 7), 64, s.duration, s.warmup, true)?), e2e: Some((false, 1)) },
     ];
     if quick {
         v.retain(|c| c.name != "http-keepalive-256");
@@ -207,7 +220,16 @@ pub fn measure(s: &Setup, case: &Case, side: Side) -> Result<Figure> {
     };
     let cpu_server = CpuSampler::for_pid(server.pid).ok();
     let cpu_client = CpuSampler::this_process().ok();
-    let result = (case.run)(s, ip);
+    let result = match (case.e2e, side, &s.client_engine) {
+        (Some((http, conns)), Side::Engine, Some((iface, cip))) => {
+            let port = if http { 80 } else { 7 };
+            crate::engine_load::run(iface, *cip, s.client_cpu, SocketAddrV4::new(ip, port), http, conns, s.duration, s.warmup).and_then(|r| {
+                if http { rate(r) } else { latency_p50(r) }
+            })
+        }
+        (Some(_), Side::Engine, None) => Err(anyhow::anyhow!("no client engine configured")),
+        _ => (case.run)(s, ip),
+    };
     let cpu_server = cpu_server.and_then(|c| c.finish().ok()).map(|u| u.cores);
     let cpu_client = cpu_client.and_then(|c| c.finish().ok()).map(|u| u.cores);
     let memory = rss_bytes(server.pid).ok();

@@ -182,7 +182,7 @@ pub fn udp_echo(drop_every: Option<u64>) -> SocketAddr {
         let mut k = 0u64;
         while let Ok((n, from)) = sock.recv_from(&mut buf) {
             k += 1;
-            if drop_every.is_some_and(|d| k % d == 0) {
+            if drop_every.is_some_and(|d| k.is_multiple_of(d)) {
                 continue;
             }
             let _ = sock.send_to(&buf[..n], from);

@@ -1,0 +1,248 @@
+//! Load generators that run *on the engine* (AF_XDP on the client side too): the same
+//! closed loops as [`crate::load`], written as fast-path applications, for the
+//! engine-to-engine cases. The bench process hosts a second engine on the peer end of the
+//! veth pair, with its own address, pinned to the client CPU.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bypass::api::{AppFactory, Application, Event, Fd, Io, SockType, SocketOptions};
+use bypass::time::Instant;
+use hdrhistogram::Histogram;
+
+use crate::load::{new_histogram, parse_head, LoadResult, HTTP_REQUEST};
+
+/// What the generator measured, shared with the thread that waits for it.
+#[derive(Default)]
+struct Shared {
+    done: Option<LoadResult>,
+}
+
+/// The measurement window, in engine time, fixed when the generator starts.
+#[derive(Clone, Copy)]
+struct Window {
+    measure_from: Instant,
+    end: Instant,
+}
+
+struct Conn {
+    fd: Fd,
+    buf: Vec<u8>,
+    sent_at: Instant,
+    up: bool,
+}
+
+enum Mode {
+    /// HTTP keep-alive: one request at a time per connection.
+    Http,
+    /// 64-byte ping-pong on one connection.
+    PingPong,
+}
+
+struct Generator {
+    mode: Mode,
+    target: SocketAddrV4,
+    conns_wanted: usize,
+    duration: Duration,
+    warmup: Duration,
+    window: Option<Window>,
+    conns: Vec<Conn>,
+    hist: Histogram<u64>,
+    ops: u64,
+    bytes: u64,
+    errors: u64,
+    first_error: Option<String>,
+    shared: Arc<Mutex<Shared>>,
+    finished: bool,
+}
+
+const PING: [u8; 64] = [b'p'; 64];
+
+impl Generator {
+    fn conn_index(&self, fd: Fd) -> Option<usize> {
+        self.conns.iter().position(|c| c.fd == fd)
+    }
+
+    fn fire(&mut self, io: &mut Io<'_>, i: usize) {
+        let c = &mut self.conns[i];
+        c.sent_at = io.now();
+        let msg: &[u8] = match self.mode {
+            Mode::Http => HTTP_REQUEST,
+            Mode::PingPong => &PING,
+        };
+        if io.send(c.fd, msg).map_or(true, |n| n != msg.len()) {
+            self.errors += 1;
+        }
+    }
+
+    fn complete(&mut self, io: &mut Io<'_>, i: usize, bytes: usize) {
+        let now = io.now();
+        let started = self.conns[i].sent_at;
+        if let Some(w) = self.window {
+            if started >= w.measure_from && now <= w.end {
+                self.ops += 1;
+                self.bytes += bytes as u64;
+                let _ = self.hist.record((now.saturating_since(started).as_nanos() as u64).max(1));
+            }
+            if now < w.end {
+                self.fire(io, i);
+            }
+        }
+    }
+
+    fn readable(&mut self, io: &mut Io<'_>, i: usize) {
+        let mut chunk = [0u8; 16384];
+        loop {
+            let fd = self.conns[i].fd;
+            match io.recv(fd, &mut chunk) {
+                Ok(0) => {
+                    self.fail("server closed the connection");
+                    return;
+                }
+                Ok(n) => self.conns[i].buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    self.fail(e);
+                    return;
+                }
+            }
+        }
+        loop {
+            let need = match self.mode {
+                Mode::PingPong => (self.conns[i].buf.len() >= PING.len()).then_some(PING.len()),
+                Mode::Http => match parse_head(&self.conns[i].buf) {
+                    Ok(Some(h)) if h.status == 200 => {
+                        let total = h.head_len + h.content_length.unwrap_or(0);
+                        (self.conns[i].buf.len() >= total).then_some(total)
+                    }
+                    Ok(Some(h)) => {
+                        self.fail(format!("status {}", h.status));
+                        return;
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        self.fail(e);
+                        return;
+                    }
+                },
+            };
+            let Some(n) = need else { return };
+            self.conns[i].buf.drain(..n);
+            self.complete(io, i, n);
+        }
+    }
+
+    fn fail(&mut self, e: impl std::fmt::Display) {
+        self.errors += 1;
+        self.first_error.get_or_insert_with(|| e.to_string());
+    }
+}
+
+impl Application for Generator {
+    fn on_start(&mut self, io: &mut Io<'_>) {
+        let now = io.now();
+        // Connections get up to a second to come up before the warm-up starts.
+        let measure_from = now + Duration::from_secs(1) + self.warmup;
+        self.window = Some(Window { measure_from, end: measure_from + self.duration });
+        for _ in 0..self.conns_wanted {
+            let fd = io.socket(SockType::Stream);
+            let _ = io.set_options(fd, SocketOptions { nodelay: Some(true), ..Default::default() });
+            match io.connect(fd, self.target) {
+                Ok(()) => self.conns.push(Conn { fd, buf: Vec::with_capacity(4096), sent_at: now, up: false }),
+                Err(e) => self.fail(e),
+            }
+        }
+    }
+
+    fn on_event(&mut self, io: &mut Io<'_>, ev: Event) {
+        match ev {
+            Event::Connected(fd) => {
+                if let Some(i) = self.conn_index(fd) {
+                    self.conns[i].up = true;
+                    self.fire(io, i);
+                }
+            }
+            Event::Readable(fd) => {
+                if let Some(i) = self.conn_index(fd) {
+                    self.readable(io, i);
+                }
+            }
+            Event::Error(_, k) => self.fail(format!("connection error: {k:?}")),
+            Event::Closed(_) => self.fail("connection closed"),
+            _ => {}
+        }
+    }
+
+    fn on_poll(&mut self, io: &mut Io<'_>) {
+        let Some(w) = self.window else { return };
+        if self.finished || io.now() < w.end + Duration::from_millis(200) {
+            return;
+        }
+        self.finished = true;
+        for c in &self.conns {
+            let _ = io.close(c.fd);
+        }
+        let mut r = LoadResult::empty(self.duration.as_secs_f64());
+        r.ops = self.ops;
+        r.bytes = self.bytes;
+        r.errors = self.errors;
+        r.first_error = self.first_error.take();
+        r.histogram = Some(std::mem::replace(&mut self.hist, new_histogram()));
+        if let Ok(mut s) = self.shared.lock() {
+            s.done = Some(r);
+        }
+    }
+}
+
+/// Runs a generator on a client engine attached to `iface` with address `ip`, against
+/// `target`, and returns what it measured.
+#[allow(clippy::too_many_arguments)]
+pub fn run(iface: &str, ip: Ipv4Addr, core: usize, target: SocketAddrV4, http: bool, conns: usize, duration: Duration, warmup: Duration) -> anyhow::Result<LoadResult> {
+    use clap::Parser;
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let sh = shared.clone();
+    let factory: AppFactory = Arc::new(move |_| -> Box<dyn Application> {
+        Box::new(Generator {
+            mode: if http { Mode::Http } else { Mode::PingPong },
+            target,
+            conns_wanted: conns,
+            duration,
+            warmup,
+            window: None,
+            conns: Vec::new(),
+            hist: new_histogram(),
+            ops: 0,
+            bytes: 0,
+            errors: 0,
+            first_error: None,
+            shared: sh.clone(),
+            finished: false,
+        })
+    });
+    let cli = bypass::cli::Cli::try_parse_from([
+        "bypass", "run", "--iface", iface, "--ip", &format!("{ip}/24"), "--queues", "1", "--cores", &core.to_string(), "--poll", "busy",
+    ])?;
+    let bypass::cli::Command::Run(args) = cli.command else { anyhow::bail!("bad client engine arguments") };
+    let stop = Arc::new(AtomicBool::new(false));
+    let st = stop.clone();
+    let engine = std::thread::spawn(move || bypass::engine::run_with(&args, st, false, &[factory], |_| {}));
+    let limit = std::time::Instant::now() + Duration::from_secs(1) + warmup + duration + Duration::from_secs(10);
+    let result = loop {
+        if let Some(r) = shared.lock().ok().and_then(|mut s| s.done.take()) {
+            break Ok(r);
+        }
+        if engine.is_finished() || std::time::Instant::now() > limit {
+            break Err(anyhow::anyhow!("the client engine stopped or never finished"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    match engine.join() {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => anyhow::bail!("client engine: {e}"),
+        Err(_) => anyhow::bail!("client engine panicked"),
+    }
+    result
+}
