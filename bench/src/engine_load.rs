@@ -177,6 +177,13 @@ impl Application for Generator {
 
     fn on_poll(&mut self, io: &mut Io<'_>) {
         let Some(w) = self.window else { return };
+        if !self.finished && io.now() >= w.measure_from {
+            let down = self.conns.iter().filter(|c| !c.up).count();
+            if down > 0 && self.first_error.is_none() {
+                self.fail(format!("{down} of {} connections never came up", self.conns.len()));
+                self.errors += down as u64 - 1;
+            }
+        }
         if self.finished || io.now() < w.end + Duration::from_millis(200) {
             return;
         }

@@ -185,6 +185,8 @@ pub fn cases(quick: bool) -> Vec<Case> {
             Ok((r.gbit_per_sec(), r, None))
         }, e2e: None },
         Case { name: "udp-echo", metric: "64 B datagrams echoed/s, 32 in flight", unit: "pkt/s", higher_is_better: true, run: |s, ip| rate(load::udp_echo(addr(ip, 7), 64, s.duration, s.warmup, 32)?), e2e: None },
+        Case { name: "e2e-http-keepalive-32", metric: "requests/s, 32 connections, client and server on the same stack", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 32, s.duration, s.warmup)?), e2e: Some((true, 32)) },
+        Case { name: "e2e-tcp-pingpong", metric: "64 B round trip p50, spinning client, client and server on the same stack", unit: "us", higher_is_better: false, run: |s, ip| latency_p50(load::tcp_pingpong(addr(ip, 7), 64, s.duration, s.warmup, true)?), e2e: Some((false, 1)) },
         Case { name: "idle-connections", metric: "idle connections held", unit: "conns", higher_is_better: true, run: |s, ip| {
             let idle = load::idle_connections(addr(ip, 7), s.idle_conns);
             std::thread::sleep(Duration::from_millis(500));
@@ -194,8 +196,6 @@ pub fn cases(quick: bool) -> Vec<Case> {
             r.first_error = idle.first_error.clone();
             Ok((idle.still_open() as f64, r, Some(0)))
         }, e2e: None },
-        Case { name: "e2e-http-keepalive-32", metric: "requests/s, 32 connections, client and server on the same stack", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 32, s.duration, s.warmup)?), e2e: Some((true, 32)) },
-        Case { name: "e2e-tcp-pingpong", metric: "64 B round trip p50, spinning client, client and server on the same stack", unit: "us", higher_is_better: false, run: |s, ip| latency_p50(load::tcp_pingpong(addr(ip, 7), 64, s.duration, s.warmup, true)?), e2e: Some((false, 1)) },
     ];
     if quick {
         v.retain(|c| c.name != "http-keepalive-256");
