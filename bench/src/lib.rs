@@ -12,6 +12,7 @@
 
 pub mod engine_load;
 pub mod load;
+pub mod outside;
 pub mod report;
 pub mod runner;
 pub mod stats;

@@ -204,7 +204,7 @@ pub fn cases(quick: bool) -> Vec<Case> {
 }
 
 /// Runs `case` on one side: server up, quiet check, measure, server down.
-pub fn measure(s: &Setup, case: &Case, side: Side) -> Result<Figure> {
+pub fn measure(s: &Setup, case: &Case, side: Side) -> Result<(Figure, Option<(f64, u64)>)> {
     let server = Server::start(s, side)?;
     let busy = wait_quiet();
     if busy > 0.6 {
@@ -237,6 +237,12 @@ pub fn measure(s: &Setup, case: &Case, side: Side) -> Result<Figure> {
         Side::Engine => server.engine_retransmits(&s.bypass),
         Side::Kernel => read_tcp_retrans_segs(Some(server.pid)).ok(),
     };
+    // wrk as an outside cross-check of the HTTP figure, against the same server.
+    let wrk = if case.name == "http-keepalive-32" && crate::outside::have_wrk() {
+        crate::outside::wrk(ip, 32, s.duration.as_secs().max(1)).ok()
+    } else {
+        None
+    };
     server.stop();
     let (value, r, mem_flag) = result?;
     let mut f = Figure::from_load(value, &r);
@@ -249,20 +255,42 @@ pub fn measure(s: &Setup, case: &Case, side: Side) -> Result<Figure> {
     if mem_flag.is_some() {
         f.memory_bytes = memory;
     }
+    Ok((f, wrk))
+}
+
+/// The same HTTP case against nginx on the kernel address (an outside reference).
+fn measure_nginx(s: &Setup, case: &Case) -> Result<Figure> {
+    let nginx = crate::outside::Nginx::start(&s.eng_ns, s.kernel_ip, s.server_cpu)?;
+    wait_quiet();
+    let cpu = CpuSampler::for_pid(nginx.pid()).ok();
+    let (value, r, _) = (case.run)(s, s.kernel_ip)?;
+    let mut f = Figure::from_load(value, &r);
+    f.cpu_server = cpu.and_then(|c| c.finish().ok()).map(|u| u.cores);
+    drop(nginx);
+    // Let its connections drain before the next server starts on the same address.
+    std::thread::sleep(Duration::from_secs(1));
     Ok(f)
 }
 
 /// Runs every case on both sides.
 pub fn run_all(s: &Setup, cases: &[Case]) -> Vec<CaseResult> {
     let mut out = Vec::new();
-    let total = cases.len() * 2;
-    for (i, c) in cases.iter().enumerate() {
+    let nginx = crate::outside::have_nginx();
+    let total: usize = cases.iter().map(|c| if nginx && c.name.starts_with("http-keepalive") { 3 } else { 2 }).sum();
+    let mut n = 0;
+    for c in cases {
         let mut figs = Vec::new();
-        for (j, side) in [Side::Engine, Side::Kernel].into_iter().enumerate() {
-            let n = i * 2 + j + 1;
+        let mut notes = Vec::new();
+        for side in [Side::Engine, Side::Kernel] {
+            n += 1;
             eprint!("[{n:>2}/{total}] {:<22} {:<7} ", c.name, side.name());
             let f = match measure(s, c, side) {
-                Ok(f) => f,
+                Ok((f, wrk)) => {
+                    if let Some((rps, errs)) = wrk {
+                        notes.push(format!("wrk -c32 against the {}: {} req/s, {errs} errors", side.name(), crate::report::fmt_number(rps)));
+                    }
+                    f
+                }
                 Err(e) => {
                     eprintln!("failed: {e:#}");
                     Figure { value: f64::NAN, errors: 1, first_error: Some(format!("{e:#}")), ..Figure::default() }
@@ -273,7 +301,22 @@ pub fn run_all(s: &Setup, cases: &[Case]) -> Vec<CaseResult> {
         }
         let kernel = figs.pop().unwrap_or_default();
         let engine = figs.pop().unwrap_or_default();
-        out.push(CaseResult::new(c.name, c.metric, c.unit, c.higher_is_better, engine, kernel));
+        let mut r = CaseResult::new(c.name, c.metric, c.unit, c.higher_is_better, engine, kernel);
+        if nginx && c.name.starts_with("http-keepalive") {
+            n += 1;
+            eprint!("[{n:>2}/{total}] {:<22} {:<7} ", c.name, "nginx");
+            match measure_nginx(s, c) {
+                Ok(f) => {
+                    eprintln!("{} {}", crate::report::fmt_number(f.value), c.unit);
+                    r = r.with_nginx(f);
+                }
+                Err(e) => eprintln!("failed: {e:#}"),
+            }
+        }
+        if !notes.is_empty() {
+            r = r.with_note(notes.join("; "));
+        }
+        out.push(r);
     }
     out
 }

@@ -397,7 +397,10 @@ pub fn run_with(
         }
     }
     let ips: Vec<String> = args.ips.iter().map(|c| c.to_string()).collect();
-    println!(
+    // The ready line is for whoever started the bypass command; an embedding program
+    // (install_signals false) gets the `ready` callback instead.
+    if install_signals {
+        println!(
         "bypass: ready on {} ({} XDP, {} mode), mac {}, mtu {}, {} queue(s), cores {:?}, addresses {}",
         iface.name,
         xdp_mode,
@@ -407,7 +410,8 @@ pub fn run_with(
         queues,
         cores.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>(),
         ips.join(" ")
-    );
+        );
+    }
 
     ready(&EngineInfo { workers: queues as usize, addrs: args.ips.iter().map(|c| c.addr).collect() });
     let iface_name = iface.name.clone();

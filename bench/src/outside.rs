@@ -1,0 +1,125 @@
+//! Outside references, used when installed: nginx serving a fixed response on the kernel
+//! address (an HTTP server that is not ours), and wrk as a second HTTP load generator.
+
+use std::net::Ipv4Addr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+fn installed(tool: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {tool}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+pub fn have_nginx() -> bool {
+    installed("nginx")
+}
+
+pub fn have_wrk() -> bool {
+    installed("wrk")
+}
+
+/// An nginx (one worker, pinned to `cpu`) in namespace `ns` answering every request on
+/// `ip:80` with a short fixed body over keep-alive connections.
+pub struct Nginx {
+    child: Child,
+    dir: std::path::PathBuf,
+}
+
+impl Nginx {
+    pub fn start(ns: &str, ip: Ipv4Addr, cpu: usize) -> Result<Nginx> {
+        let dir = std::env::temp_dir().join(format!("bypass-bench-nginx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let conf = format!(
+            "worker_processes 1;\ndaemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log stderr error;\n\
+             events {{ worker_connections 8192; }}\n\
+             http {{\n access_log off;\n keepalive_requests 100000000;\n keepalive_timeout 60s;\n\
+             client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+             server {{ listen {ip}:80; location / {{ default_type text/plain; return 200 \"hello from nginx\\n\"; }} }}\n}}\n",
+            d = dir.display()
+        );
+        let path = dir.join("nginx.conf");
+        std::fs::write(&path, conf)?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "taskset", "-c", &cpu.to_string(), "nginx", "-c"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting nginx")?;
+        // Wait until it accepts connections.
+        let addr = std::net::SocketAddr::from((ip, 80));
+        for _ in 0..100 {
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                return Ok(Nginx { child, dir });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut n = Nginx { child, dir };
+        n.stop_inner();
+        bail!("nginx did not start listening on {addr}")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stop_inner(&mut self) {
+        let _ = Command::new("kill").args(["-QUIT", &self.child.id().to_string()]).status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.stop_inner();
+    }
+}
+
+/// Runs wrk with `conns` connections for `secs` seconds (one thread, this process's CPU)
+/// and returns its requests/s and its error count.
+pub fn wrk(ip: Ipv4Addr, conns: usize, secs: u64) -> Result<(f64, u64)> {
+    let out = Command::new("wrk")
+        .args(["-t1", &format!("-c{conns}"), &format!("-d{secs}s"), &format!("http://{ip}/")])
+        .output()
+        .context("running wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_wrk(&text).with_context(|| format!("unexpected wrk output: {text}"))
+}
+
+/// Requests/s and errors (socket errors plus non-2xx) from wrk's report.
+pub fn parse_wrk(text: &str) -> Option<(f64, u64)> {
+    let rps = text.lines().find_map(|l| l.strip_prefix("Requests/sec:"))?.trim().parse().ok()?;
+    let mut errors = 0u64;
+    for l in text.lines() {
+        if let Some(rest) = l.trim().strip_prefix("Socket errors:") {
+            errors += rest.split(',').filter_map(|p| p.split_whitespace().last()?.parse::<u64>().ok()).sum::<u64>();
+        }
+        if let Some(rest) = l.trim().strip_prefix("Non-2xx or 3xx responses:") {
+            errors += rest.trim().parse::<u64>().unwrap_or(0);
+        }
+    }
+    Some((rps, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_wrk_reports() {
+        let ok = "Running 3s test @ http://10.0.0.2/\n  1 threads and 32 connections\n  187421 requests in 3.00s, 20.73MB read\nRequests/sec:  62423.25\nTransfer/sec:      6.91MB\n";
+        assert_eq!(parse_wrk(ok), Some((62423.25, 0)));
+        let bad = "  Socket errors: connect 0, read 3, write 0, timeout 2\n  Non-2xx or 3xx responses: 7\nRequests/sec:  100.5\n";
+        assert_eq!(parse_wrk(bad), Some((100.5, 12)));
+        assert_eq!(parse_wrk("garbage"), None);
+    }
+}
