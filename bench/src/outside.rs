@@ -19,6 +19,27 @@ pub fn have_wrk() -> bool {
     installed("wrk")
 }
 
+pub fn have_sockperf() -> bool {
+    installed("sockperf")
+}
+
+/// sockperf TCP ping-pong with 64-byte messages for `secs` seconds against `ip:port`
+/// (a `--serve sockperf:PORT` on either backend); returns its median one-way latency in
+/// µs (sockperf reports half the round trip).
+pub fn sockperf(ip: Ipv4Addr, port: u16, secs: u64) -> Result<f64> {
+    let out = Command::new("sockperf")
+        .args(["ping-pong", "--tcp", "-m", "64", "-i", &ip.to_string(), "-p", &port.to_string(), "-t", &secs.to_string()])
+        .output()
+        .context("running sockperf")?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    parse_sockperf_p50(&text).with_context(|| format!("unexpected sockperf output: {text}"))
+}
+
+/// The `percentile 50.000 = X` line of a sockperf report.
+pub fn parse_sockperf_p50(text: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.split("percentile 50.000 =").nth(1)).and_then(|v| v.trim().parse().ok())
+}
+
 /// An nginx (one worker, pinned to `cpu`) in namespace `ns` answering every request on
 /// `ip:80` with a short fixed body over keep-alive connections.
 pub struct Nginx {
@@ -113,6 +134,13 @@ pub fn parse_wrk(text: &str) -> Option<(f64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_sockperf_reports() {
+        let t = "sockperf: ---> percentile 75.000 =   11.637\nsockperf: ---> percentile 50.000 =   11.256\n";
+        assert_eq!(parse_sockperf_p50(t), Some(11.256));
+        assert_eq!(parse_sockperf_p50("nothing"), None);
+    }
 
     #[test]
     fn parses_wrk_reports() {

@@ -51,7 +51,10 @@ impl Side {
     }
 }
 
-const SERVICES: [&str; 10] = ["--serve", "http-echo:80", "--serve", "tcp-echo:7", "--serve", "discard:9", "--serve", "chargen:19", "--serve", "udp-echo:7"];
+const SERVICES: [&str; 12] = [
+    "--serve", "http-echo:80", "--serve", "tcp-echo:7", "--serve", "discard:9", "--serve", "chargen:19", "--serve", "udp-echo:7", "--serve",
+    "sockperf:11111",
+];
 
 /// A running server process.
 struct Server {
@@ -204,7 +207,15 @@ pub fn cases(quick: bool) -> Vec<Case> {
 }
 
 /// Runs `case` on one side: server up, quiet check, measure, server down.
-pub fn measure(s: &Setup, case: &Case, side: Side) -> Result<(Figure, Option<(f64, u64)>)> {
+/// What an outside tool measured alongside a case.
+pub enum CrossCheck {
+    /// wrk: requests/s and errors.
+    Wrk(f64, u64),
+    /// sockperf TCP ping-pong: median one-way latency, µs.
+    Sockperf(f64),
+}
+
+pub fn measure(s: &Setup, case: &Case, side: Side) -> Result<(Figure, Option<CrossCheck>)> {
     let server = Server::start(s, side)?;
     let busy = wait_quiet();
     if busy > 0.6 {
@@ -238,8 +249,11 @@ pub fn measure(s: &Setup, case: &Case, side: Side) -> Result<(Figure, Option<(f6
         Side::Kernel => read_tcp_retrans_segs(Some(server.pid)).ok(),
     };
     // wrk as an outside cross-check of the HTTP figure, against the same server.
+    let secs = s.duration.as_secs().max(1);
     let wrk = if case.name == "http-keepalive-32" && crate::outside::have_wrk() {
-        crate::outside::wrk(ip, 32, s.duration.as_secs().max(1)).ok()
+        crate::outside::wrk(ip, 32, secs).ok().map(|(r, e)| CrossCheck::Wrk(r, e))
+    } else if case.name == "tcp-pingpong-spin" && crate::outside::have_sockperf() {
+        crate::outside::sockperf(ip, 11111, secs).ok().map(CrossCheck::Sockperf)
     } else {
         None
     };
@@ -285,9 +299,15 @@ pub fn run_all(s: &Setup, cases: &[Case]) -> Vec<CaseResult> {
             n += 1;
             eprint!("[{n:>2}/{total}] {:<22} {:<7} ", c.name, side.name());
             let f = match measure(s, c, side) {
-                Ok((f, wrk)) => {
-                    if let Some((rps, errs)) = wrk {
-                        notes.push(format!("wrk -c32 against the {}: {} req/s, {errs} errors", side.name(), crate::report::fmt_number(rps)));
+                Ok((f, check)) => {
+                    match check {
+                        Some(CrossCheck::Wrk(rps, errs)) => {
+                            notes.push(format!("wrk -c32 against the {}: {} req/s, {errs} errors", side.name(), crate::report::fmt_number(rps)))
+                        }
+                        Some(CrossCheck::Sockperf(p50)) => {
+                            notes.push(format!("sockperf TCP ping-pong against the {}: median one-way {} us", side.name(), crate::report::fmt_number(p50)))
+                        }
+                        None => {}
                     }
                     f
                 }

@@ -227,7 +227,7 @@ fn tcp_setup(args: &RunArgs, mtu: usize) -> Result<TcpSetup, EngineError> {
         return err("--tcp-buffer must be between 4096 and 67108864 bytes");
     }
     for (i, s) in args.serve.iter().enumerate() {
-        if args.serve[..i].iter().any(|o| o.port == s.port && o.is_udp() == s.is_udp()) {
+        if args.serve[..i].iter().any(|o| o.port == s.port && ((o.is_udp() && s.is_udp()) || (o.is_tcp() && s.is_tcp()))) {
             return err(format!("port {} is served twice", s.port));
         }
     }

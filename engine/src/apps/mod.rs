@@ -2,3 +2,4 @@
 
 pub mod http_echo;
 pub mod services;
+pub mod sockperf;

@@ -32,6 +32,8 @@ pub enum ServiceKind {
     Chargen,
     UdpEcho,
     HttpEcho,
+    /// sockperf's server protocol, UDP and TCP on one port ([`super::sockperf`]).
+    Sockperf,
 }
 
 /// `--serve KIND:PORT`.
@@ -42,12 +44,21 @@ pub struct ServiceSpec {
 }
 
 impl ServiceSpec {
+    /// Uses the UDP port.
     pub fn is_udp(&self) -> bool {
-        self.kind == ServiceKind::UdpEcho
+        matches!(self.kind, ServiceKind::UdpEcho | ServiceKind::Sockperf)
+    }
+
+    /// Uses the TCP port.
+    pub fn is_tcp(&self) -> bool {
+        self.kind != ServiceKind::UdpEcho
     }
 
     /// The application factory running this service on every worker.
     pub fn factory(self) -> AppFactory {
+        if self.kind == ServiceKind::Sockperf {
+            return super::sockperf::factory(self.port);
+        }
         Arc::new(move |_worker| -> Box<dyn Application> {
             match self.kind {
                 ServiceKind::UdpEcho => Box::new(UdpEcho { port: self.port, buf: vec![0; 65536] }),
@@ -67,7 +78,8 @@ impl std::str::FromStr for ServiceSpec {
             "chargen" => ServiceKind::Chargen,
             "udp-echo" => ServiceKind::UdpEcho,
             "http-echo" => ServiceKind::HttpEcho,
-            _ => return Err(format!("unknown service '{k}' (tcp-echo, discard, chargen, udp-echo, http-echo)")),
+            "sockperf" => ServiceKind::Sockperf,
+            _ => return Err(format!("unknown service '{k}' (tcp-echo, discard, chargen, udp-echo, http-echo, sockperf)")),
         };
         let port = p.parse().ok().filter(|p| *p != 0).ok_or_else(|| format!("'{p}' is not a port 1..65535"))?;
         Ok(ServiceSpec { kind, port })
