@@ -204,3 +204,30 @@ print(status(b"BLAH\r\n\r\n"), status(b"GET / HTTP/1.1\r\nX: " + b"a" * 9000 + b
     let (report, _) = e.stop();
     assert!(total(&report, &["tcp", "bytes_out"]) > 10 << 20);
 }
+
+/// The real sockperf client runs ping-pong and throughput against `--serve sockperf:PORT`
+/// over UDP and TCP (it rejects a plain echo, so this checks the protocol).
+#[test]
+fn sockperf_client_against_the_engine() {
+    if !can_run() {
+        return;
+    }
+    let net = Net::up("bpt34", 104, 1);
+    let e = Engine::start(&net, &["--serve", "sockperf:11111"]);
+    let ip = net.engine_ip();
+    for proto in [&[][..], &["--tcp"][..]] {
+        for mode in ["ping-pong", "throughput"] {
+            let mut args = vec!["sockperf", mode, "-i", &ip, "-p", "11111", "-m", "64", "-t", "1"];
+            args.extend_from_slice(proto);
+            let out = net.peer(&args);
+            let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "sockperf {mode} {proto:?}: {text}");
+            if mode == "ping-pong" {
+                assert!(text.contains("Summary: Latency is"), "sockperf {proto:?} got no replies: {text}");
+            } else {
+                assert!(text.contains("Summary: Message Rate is"), "{text}");
+            }
+        }
+    }
+    e.stop();
+}
