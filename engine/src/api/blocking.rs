@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam::channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
+use crossbeam::channel::{bounded, unbounded, Receiver, Sender};
 
 use super::fast::{AppFactory, Application, Event, Fd, Shutdown, SockType, SocketOptions};
 use super::Io;
@@ -76,6 +76,10 @@ struct Proxy {
     ports: HashMap<u16, Fd>,
     streams: HashMap<Fd, Stream>,
     dgrams: HashMap<u16, (Fd, Datagrams)>,
+    /// Streams whose reading is paused (so the per-pass check is free when there are none).
+    paused: usize,
+    /// Where received bytes land before they are copied into a chunk for the thread.
+    scratch: Box<[u8]>,
 }
 
 impl Proxy {
@@ -89,15 +93,22 @@ impl Proxy {
     fn pump_read(&mut self, io: &mut Io<'_>, fd: Fd) {
         let Some(s) = self.streams.get_mut(&fd) else { return };
         if s.done {
+            if s.paused {
+                s.paused = false;
+                self.paused -= 1;
+            }
             return;
         }
-        let mut buf = vec![0u8; CHUNK];
+        let buf = &mut self.scratch;
         loop {
             if s.tx.is_full() {
-                s.paused = true;
+                if !s.paused {
+                    s.paused = true;
+                    self.paused += 1;
+                }
                 return;
             }
-            match io.recv(fd, &mut buf) {
+            match io.recv(fd, buf) {
                 Ok(0) => {
                     let _ = s.tx.try_send(Chunk::Eof);
                     s.done = true;
@@ -107,7 +118,10 @@ impl Proxy {
                     let _ = s.tx.try_send(Chunk::Data(buf[..n].to_vec()));
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    s.paused = false;
+                    if s.paused {
+                        s.paused = false;
+                        self.paused -= 1;
+                    }
                     return;
                 }
                 Err(e) => {
@@ -192,7 +206,7 @@ impl Proxy {
                 let _ = io.shutdown(fd, Shutdown::Write);
             }
             Command::Close { fd } => {
-                self.streams.remove(&fd);
+                self.remove_stream(fd);
                 let _ = io.close(fd);
             }
             Command::SetOptions { fd, opts } => {
@@ -232,6 +246,9 @@ impl Application for Proxy {
                 Err(_) => break,
             }
         }
+        if self.paused == 0 {
+            return;
+        }
         let paused: Vec<Fd> = self.streams.iter().filter(|(_, s)| s.paused && !s.tx.is_full()).map(|(fd, _)| *fd).collect();
         for fd in paused {
             self.pump_read(io, fd);
@@ -246,7 +263,7 @@ impl Application for Proxy {
                     let rx = self.new_stream(fd);
                     let delivered = self.listeners.get(&l).is_some_and(|(_, tx)| tx.send(Ok(Conn { worker: self.worker, fd, peer, local, rx })).is_ok());
                     if !delivered {
-                        self.streams.remove(&fd);
+                        self.remove_stream(fd);
                         let _ = io.close(fd);
                     }
                     self.pump_read(io, fd);
@@ -257,7 +274,7 @@ impl Application for Proxy {
                     let peer = io.peer_addr(fd).unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
                     let local = io.local_addr(fd).unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
                     if reply.send(Ok(Conn { worker: self.worker, fd, peer, local, rx })).is_err() {
-                        self.streams.remove(&fd);
+                        self.remove_stream(fd);
                         let _ = io.close(fd);
                     }
                 }
@@ -265,9 +282,8 @@ impl Application for Proxy {
             Event::Readable(fd) => {
                 if let Some((_, tx)) = self.dgram_of(fd) {
                     let tx = tx.clone();
-                    let mut buf = vec![0u8; 65536];
-                    while let Ok((n, from)) = io.recvfrom(fd, &mut buf) {
-                        let _ = tx.try_send((from, buf[..n].to_vec()));
+                    while let Ok((n, from)) = io.recvfrom(fd, &mut self.scratch) {
+                        let _ = tx.try_send((from, self.scratch[..n].to_vec()));
                     }
                 } else {
                     self.pump_read(io, fd);
@@ -279,7 +295,7 @@ impl Application for Proxy {
                     if let Some((reply, _)) = s.connecting.take() {
                         let kind = if let Event::Error(_, k) = ev { k } else { ErrorKind::ConnectionAborted };
                         let _ = reply.send(Err(io::Error::new(kind, "connect failed")));
-                        self.streams.remove(&fd);
+                        self.remove_stream(fd);
                         let _ = io.close(fd);
                         return;
                     }
@@ -292,6 +308,12 @@ impl Application for Proxy {
 }
 
 impl Proxy {
+    fn remove_stream(&mut self, fd: Fd) {
+        if self.streams.remove(&fd).is_some_and(|s| s.paused) {
+            self.paused -= 1;
+        }
+    }
+
     fn dgram_of(&self, fd: Fd) -> Option<&(Fd, Datagrams)> {
         self.dgrams.values().find(|(f, _)| *f == fd)
     }
@@ -342,7 +364,7 @@ impl Engine {
                 sd.push(tx);
             }
             let commands = q[worker].take().unwrap_or_else(|| unbounded().1);
-            Box::new(Proxy { worker, commands, listeners: HashMap::new(), ports: HashMap::new(), streams: HashMap::new(), dgrams: HashMap::new() }) as Box<dyn Application>
+            Box::new(Proxy { worker, commands, listeners: HashMap::new(), ports: HashMap::new(), streams: HashMap::new(), dgrams: HashMap::new(), paused: 0, scratch: vec![0u8; CHUNK].into_boxed_slice() }) as Box<dyn Application>
         });
         let st = stop.clone();
         let thread = std::thread::Builder::new()
@@ -622,11 +644,10 @@ impl Drop for UdpSocket {
     }
 }
 
-#[allow(dead_code)]
-fn _assert_send() {
-    fn s<T: Send>() {}
-    s::<TcpStream>();
-    s::<TcpListener>();
-    s::<UdpSocket>();
-    let _ = TryRecvError::Empty;
-}
+// The handles must be movable to other threads.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<TcpStream>();
+    send::<TcpListener>();
+    send::<UdpSocket>();
+};

@@ -7,25 +7,13 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use super::fast::{dispatch, FdTable};
 use super::*;
 use crate::phy::VecSink;
-use crate::stack::{Ipv4Cidr, Stack, StackConfig, StackEvent, TcpSetup};
+use crate::stack::{Ipv4Cidr, Stack, StackConfig, StackEvent};
 use crate::time::{Duration, Instant};
 use crate::wire::EthernetAddress;
 
 fn node(last: u8) -> Stack {
-    Stack::new(
-        StackConfig {
-            mac: EthernetAddress([2, 0, 0, 0, 0, last]),
-            addrs: vec![Ipv4Cidr { addr: Ipv4Addr::new(10, 5, 5, last), prefix: 24 }],
-            gateway: None,
-            mtu: 1500,
-            arp: Default::default(),
-            reassembly: Default::default(),
-            tcp: TcpSetup::default(),
-            workers: 1,
-        },
-        0,
-        Instant::ZERO,
-    )
+    let addr = Ipv4Cidr { addr: Ipv4Addr::new(10, 5, 5, last), prefix: 24 };
+    Stack::new(StackConfig::new(EthernetAddress([2, 0, 0, 0, 0, last]), vec![addr]), 0, Instant::ZERO)
 }
 
 /// Echoes every byte on every accepted connection; closes when the client does.

@@ -723,7 +723,7 @@ mod tests {
 
     use crate::api::fast::{dispatch, FdTable};
     use crate::phy::VecSink;
-    use crate::stack::{Ipv4Cidr, Stack, StackConfig, StackEvent, TcpSetup};
+    use crate::stack::{Ipv4Cidr, Stack, StackConfig, StackEvent};
     use crate::time::{Duration, Instant};
     use crate::wire::EthernetAddress;
     use std::sync::Mutex;
@@ -732,20 +732,8 @@ mod tests {
     const PORT: u16 = 11111;
 
     fn node(last: u8) -> Stack {
-        Stack::new(
-            StackConfig {
-                mac: EthernetAddress([2, 0, 0, 0, 9, last]),
-                addrs: vec![Ipv4Cidr { addr: Ipv4Addr::new(10, 9, 9, last), prefix: 24 }],
-                gateway: None,
-                mtu: 1500,
-                arp: Default::default(),
-                reassembly: Default::default(),
-                tcp: TcpSetup::default(),
-                workers: 1,
-            },
-            0,
-            Instant::ZERO,
-        )
+        let addr = Ipv4Cidr { addr: Ipv4Addr::new(10, 9, 9, last), prefix: 24 };
+        Stack::new(StackConfig::new(EthernetAddress([2, 0, 0, 0, 9, last]), vec![addr]), 0, Instant::ZERO)
     }
 
     struct Node {

@@ -164,7 +164,7 @@ fn run(s: WorkerSetup) -> WorkerReport {
                     handed += 1;
                     stack.receive_handoff(now, &h.frame, h.kind == HandoffKind::ArpShare, &mut queue.writer());
                 }
-                if stack.poll_timeout().is_some_and(|t| t <= now) {
+                if stack.needs_poll(now) {
                     stack.poll(now, &mut queue.writer());
                 }
                 if !apps.is_empty() {
@@ -184,7 +184,7 @@ fn run(s: WorkerSetup) -> WorkerReport {
                     handed += 1;
                     stack.receive_handoff(now, &h.frame, h.kind == HandoffKind::ArpShare, &mut inj.tx(now, &mut queue.writer()));
                 }
-                if stack.poll_timeout().is_some_and(|t| t <= now) {
+                if stack.needs_poll(now) {
                     stack.poll(now, &mut inj.tx(now, &mut queue.writer()));
                 }
                 if !apps.is_empty() {

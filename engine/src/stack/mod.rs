@@ -66,6 +66,22 @@ impl std::fmt::Display for Ipv4Cidr {
     }
 }
 
+impl StackConfig {
+    /// One worker on a 1500-byte MTU with these addresses, everything else default.
+    pub fn new(mac: EthernetAddress, addrs: Vec<Ipv4Cidr>) -> Self {
+        StackConfig {
+            mac,
+            addrs,
+            gateway: None,
+            mtu: 1500,
+            arp: ArpConfig::default(),
+            reassembly: ReassemblyConfig::default(),
+            tcp: TcpSetup::default(),
+            workers: 1,
+        }
+    }
+}
+
 /// What a stack is configured with.
 #[derive(Debug, Clone)]
 pub struct StackConfig {
@@ -152,6 +168,14 @@ impl Stack {
     /// The earliest time `poll` has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         [self.net.arp.poll_timeout(), self.reasm.poll_timeout(), self.tcp.poll_timeout()].into_iter().flatten().min()
+    }
+
+    /// Whether `poll` has work at `now`. Cheap enough to ask on every pass of the poll
+    /// loop (unlike `poll_timeout`, which may scan the timer wheel).
+    pub fn needs_poll(&self, now: Instant) -> bool {
+        self.tcp.is_due(now)
+            || self.net.arp.poll_timeout().is_some_and(|t| t <= now)
+            || self.reasm.poll_timeout().is_some_and(|t| t <= now)
     }
 
     /// Runs timers due at `now`: ARP retries and expiry, reassembly timeouts.

@@ -207,6 +207,11 @@ impl TcpSockets {
         self.wheel.next_deadline()
     }
 
+    /// Cheap check for the poll loop: is anything due at `now`?
+    pub fn is_due(&self, now: Instant) -> bool {
+        !self.blocked.is_empty() || self.wheel.is_due(now)
+    }
+
     /// Per-connection counters summed over live and closed connections.
     pub fn tcp_counters(&self) -> TcpCounters {
         let mut c = self.closed_totals;

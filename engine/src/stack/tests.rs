@@ -16,20 +16,7 @@ const OUR_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 8, 2);
 const PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 8, 1);
 
 fn stack() -> Stack {
-    Stack::new(
-        StackConfig {
-            mac: OUR_MAC,
-            addrs: vec![Ipv4Cidr { addr: OUR_IP, prefix: 24 }],
-            gateway: None,
-            mtu: 1500,
-            arp: Default::default(),
-            reassembly: Default::default(),
-            tcp: TcpSetup::default(),
-            workers: 1,
-        },
-        0,
-        Instant::ZERO,
-    )
+    Stack::new(StackConfig::new(OUR_MAC, vec![Ipv4Cidr { addr: OUR_IP, prefix: 24 }]), 0, Instant::ZERO)
 }
 
 fn eth(dst: EthernetAddress, ethertype: EtherType, payload: &[u8]) -> Vec<u8> {

@@ -26,20 +26,8 @@ struct Node {
 
 fn node(mac: EthernetAddress, ip: Ipv4Addr, services: &[&str], backlog: usize) -> Node {
     let tcp = TcpSetup { syn_backlog: backlog, ..TcpSetup::default() };
-    let stack = Stack::new(
-        StackConfig {
-            mac,
-            addrs: vec![Ipv4Cidr { addr: ip, prefix: 24 }],
-            gateway: None,
-            mtu: 1500,
-            arp: Default::default(),
-            reassembly: Default::default(),
-            tcp,
-            workers: 1,
-        },
-        0,
-        Instant::ZERO,
-    );
+    let cfg = StackConfig { tcp, ..StackConfig::new(mac, vec![Ipv4Cidr { addr: ip, prefix: 24 }]) };
+    let stack = Stack::new(cfg, 0, Instant::ZERO);
     let apps = services.iter().map(|s| s.parse::<ServiceSpec>().unwrap().factory()(0)).collect();
     let mut n = Node { stack, fds: FdTable::default(), apps };
     let mut tx = VecSink::default();

@@ -70,6 +70,13 @@ impl TimerWheel {
         self.current = self.current.max(target + 1);
     }
 
+    /// Whether `expire(now)` could fire anything: entries exist and a tick has passed
+    /// since the last expiry. O(1), for the poll loop; `next_deadline` scans and is for
+    /// deciding how long to sleep.
+    pub fn is_due(&self, now: Instant) -> bool {
+        self.len > 0 && tick_of(now) >= self.current
+    }
+
     /// An instant by which something may be due (the earliest non-empty slot's tick), or
     /// None if the wheel is empty. Conservative: never later than the real next expiry.
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -111,8 +118,10 @@ mod tests {
         w.arm(2, 0, t0 + Duration::from_millis(2));
         w.arm(3, 0, t0 + Duration::from_secs(3)); // beyond one revolution
         let mut fired = Vec::new();
+        assert!(w.is_due(t0 + Duration::from_millis(1)));
         w.expire(t0 + Duration::from_millis(1), |id, _| fired.push(id));
         assert!(fired.is_empty());
+        assert!(!w.is_due(t0 + Duration::from_millis(1)), "nothing more until the next tick");
         w.expire(t0 + Duration::from_millis(5), |id, _| fired.push(id));
         assert_eq!(fired, vec![2, 1]);
         assert_eq!(w.next_deadline(), Some(t0 + Duration::from_secs(3)));
