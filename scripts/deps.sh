@@ -3,7 +3,7 @@
 # Idempotent: only calls apt-get when something is missing.
 set -euo pipefail
 PKGS=(clang llvm libelf-dev zlib1g-dev m4 pkg-config make gcc iproute2 ethtool iputils-ping
-      iputils-arping iptables nftables tshark libpcap-dev python3 procps curl wrk apache2-utils
+      iputils-arping iptables nftables tshark libpcap-dev python3 procps util-linux curl wrk apache2-utils
       nghttp2-client nginx-light sockperf)
 missing=()
 for p in "${PKGS[@]}"; do
