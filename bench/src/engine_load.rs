@@ -56,6 +56,8 @@ struct Generator {
     first_error: Option<String>,
     shared: Arc<Mutex<Shared>>,
     finished: bool,
+    /// Read buffer, allocated once (not zeroed per event).
+    scratch: Box<[u8]>,
 }
 
 const PING: [u8; 64] = [b'p'; 64];
@@ -93,15 +95,15 @@ impl Generator {
     }
 
     fn readable(&mut self, io: &mut Io<'_>, i: usize) {
-        let mut chunk = [0u8; 16384];
         loop {
             let fd = self.conns[i].fd;
-            match io.recv(fd, &mut chunk) {
+            let chunk = &mut self.scratch[..];
+            match io.recv(fd, chunk) {
                 Ok(0) => {
                     self.fail("server closed the connection");
                     return;
                 }
-                Ok(n) => self.conns[i].buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => self.conns[i].buf.extend_from_slice(&self.scratch[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     self.fail(e);
@@ -226,6 +228,7 @@ pub fn run(iface: &str, ip: Ipv4Addr, core: usize, target: SocketAddrV4, http: b
             first_error: None,
             shared: sh.clone(),
             finished: false,
+            scratch: vec![0u8; 16384].into_boxed_slice(),
         })
     });
     let cli = bypass::cli::Cli::try_parse_from([

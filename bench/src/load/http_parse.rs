@@ -29,35 +29,39 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, String> {
     let Some(end) = find(buf, b"\r\n\r\n") else {
         return if buf.len() > MAX_HEAD { Err("response head too long".into()) } else { Ok(None) };
     };
-    let head = std::str::from_utf8(&buf[..end]).map_err(|_| "response head is not UTF-8".to_string())?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or("");
-    if !version.starts_with("HTTP/1.") {
-        return Err(format!("bad status line {status_line:?}"));
+    // Byte-level on purpose: this runs once per response in the load generators' hot loop.
+    let head = &buf[..end];
+    let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let status_line = lines.next().unwrap_or(b"");
+    let bad_status = || format!("bad status line {:?}", String::from_utf8_lossy(status_line));
+    if !status_line.starts_with(b"HTTP/1.") {
+        return Err(bad_status());
     }
+    let mut parts = status_line.splitn(3, |&b| b == b' ');
+    parts.next();
     let status = parts
         .next()
+        .and_then(|s| std::str::from_utf8(s).ok())
         .and_then(|s| s.parse::<u16>().ok())
         .filter(|s| (100..1000).contains(s))
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+        .ok_or_else(bad_status)?;
     let mut content_length = None;
     for line in lines {
-        let (name, value) = line.split_once(':').ok_or_else(|| format!("bad header {line:?}"))?;
-        let (name, value) = (name.trim(), value.trim());
-        if name.eq_ignore_ascii_case("content-length") {
-            let n = value.parse::<usize>().map_err(|_| format!("bad content-length {value:?}"))?;
-            content_length = Some(n);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") && !value.eq_ignore_ascii_case("identity") {
-            return Err(format!("unsupported transfer-encoding {value:?}"));
+        let text = || String::from_utf8_lossy(line).into_owned();
+        let colon = memchr::memchr(b':', line).ok_or_else(|| format!("bad header {:?}", text()))?;
+        let (name, value) = (line[..colon].trim_ascii(), line[colon + 1..].trim_ascii());
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let n = std::str::from_utf8(value).ok().and_then(|v| v.parse::<usize>().ok());
+            content_length = Some(n.ok_or_else(|| format!("bad content-length {:?}", String::from_utf8_lossy(value)))?);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") && !value.eq_ignore_ascii_case(b"identity") {
+            return Err(format!("unsupported transfer-encoding {:?}", String::from_utf8_lossy(value)));
         }
     }
     Ok(Some(ResponseHead { status, head_len: end + 4, content_length }))
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 #[cfg(test)]

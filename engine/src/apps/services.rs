@@ -62,7 +62,7 @@ impl ServiceSpec {
         Arc::new(move |_worker| -> Box<dyn Application> {
             match self.kind {
                 ServiceKind::UdpEcho => Box::new(UdpEcho { port: self.port, buf: vec![0; 65536] }),
-                kind => Box::new(TcpService { kind, port: self.port, conns: HashMap::new(), last_sweep: Instant::ZERO }),
+                kind => Box::new(TcpService { kind, port: self.port, conns: HashMap::new(), last_sweep: Instant::ZERO, scratch: vec![0u8; CHUNK].into_boxed_slice() }),
             }
         })
     }
@@ -112,6 +112,9 @@ struct TcpService {
     port: u16,
     conns: HashMap<Fd, State>,
     last_sweep: Instant,
+    /// Read buffer shared by all connections (allocated once: zeroing 16 KiB per event
+    /// showed up in profiles).
+    scratch: Box<[u8]>,
 }
 
 impl Application for TcpService {
@@ -174,7 +177,7 @@ impl TcpService {
 
     fn run(&mut self, io: &mut Io<'_>, fd: Fd) {
         let Some(st) = self.conns.get_mut(&fd) else { return };
-        let mut buf = [0u8; CHUNK];
+        let buf = &mut self.scratch[..];
         match st {
             State::Echo => loop {
                 let room = io.send_capacity(fd).unwrap_or(0).min(CHUNK);
@@ -189,7 +192,7 @@ impl TcpService {
                 }
             },
             State::Discard => loop {
-                match io.recv(fd, &mut buf) {
+                match io.recv(fd, &mut buf[..]) {
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                     Ok(0) | Err(_) => return self.finish(io, fd),
                     Ok(_) => {}
@@ -211,7 +214,7 @@ impl TcpService {
                     }
                 }
                 // Anything after the line is read and ignored.
-                while let Ok(n) = io.recv(fd, &mut buf) {
+                while let Ok(n) = io.recv(fd, &mut buf[..]) {
                     if n == 0 {
                         break;
                     }
@@ -236,7 +239,7 @@ impl TcpService {
                 *last = io.now();
                 if *draining {
                     loop {
-                        match io.recv(fd, &mut buf) {
+                        match io.recv(fd, &mut buf[..]) {
                             Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                             Ok(0) | Err(_) => return self.finish(io, fd),
                             Ok(_) => {}

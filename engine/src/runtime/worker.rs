@@ -33,6 +33,8 @@ const IDLE_BEFORE_SLEEP: Duration = Duration::from_millis(1);
 const MAX_SLEEP_MS: i32 = 5;
 /// Handed-over frames taken per loop iteration.
 const INBOX_BATCH: usize = 64;
+/// Passes between looks at the control socket's snapshot requests.
+const CONTROL_EVERY: u64 = 64;
 
 /// Everything a worker is started with.
 pub struct WorkerSetup {
@@ -159,7 +161,7 @@ fn run(s: WorkerSetup) -> WorkerReport {
         match faults.as_mut() {
             None => {
                 received = queue.recv(|frame, tx| share(frame, stack.receive(now, frame, tx)));
-                while handed < INBOX_BATCH {
+                while workers > 1 && handed < INBOX_BATCH {
                     let Some(h) = mesh.recv(index) else { break };
                     handed += 1;
                     stack.receive_handoff(now, &h.frame, h.kind == HandoffKind::ArpShare, &mut queue.writer());
@@ -179,7 +181,7 @@ fn run(s: WorkerSetup) -> WorkerReport {
                     let v = stack.receive(now, &frame, &mut inj.tx(now, &mut queue.writer()));
                     share(&frame, v);
                 }
-                while handed < INBOX_BATCH {
+                while workers > 1 && handed < INBOX_BATCH {
                     let Some(h) = mesh.recv(index) else { break };
                     handed += 1;
                     stack.receive_handoff(now, &h.frame, h.kind == HandoffKind::ArpShare, &mut inj.tx(now, &mut queue.writer()));
@@ -196,7 +198,9 @@ fn run(s: WorkerSetup) -> WorkerReport {
         handoff_in += handed as u64;
         let sent = queue.flush();
 
-        if let Some(req) = control.as_ref().and_then(|c| c.try_recv().ok()) {
+        // Snapshot requests are rare: look every CONTROL_EVERY passes, not every pass.
+        let req = if loops % CONTROL_EVERY == 0 { control.as_ref().and_then(|c| c.try_recv().ok()) } else { None };
+        if let Some(req) = req {
             let r = report(index, &queue, &stack, core, pinned, [handoff_out, handoff_dropped, handoff_in, handoff_owned, loops, sleeps], faults.as_ref());
             let _ = req.send((r, stack.sockets()));
         }
