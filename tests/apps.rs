@@ -98,6 +98,41 @@ print(bad, refused)
     assert!(total(&report, &["stack", "ipv4_fragments_sent"]) > 0);
 }
 
+/// `--reflect-udp` (the benchmark's raw AF_XDP baseline) answers datagrams to its port
+/// from the rings, without the stack: the echo arrives intact, the stack's UDP counters
+/// stay still, and ARP (which the stack answers) still works.
+#[test]
+fn reflect_udp_answers_without_the_stack() {
+    if !can_run() {
+        return;
+    }
+    let net = Net::up("bpt36", 106, 1);
+    let e = Engine::start(&net, &["--reflect-udp", "7"]);
+    let script = format!(
+        r#"
+import socket, os
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+ok = 0
+for n in [0, 1, 64, 1472]:
+    d = os.urandom(n)
+    s.sendto(d, ('{ip}', 7))
+    try:
+        got, frm = s.recvfrom(65535)
+        ok += got == d and frm == ('{ip}', 7)
+    except socket.timeout:
+        pass
+print(ok)
+"#,
+        ip = net.engine_ip()
+    );
+    let out = net.peer(&["python3", "-c", &script]);
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (report, _) = e.stop();
+    assert_eq!(text, "4", "echoes intact: {text} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(total(&report, &["reflected"]), 4);
+    assert_eq!(total(&report, &["stack", "udp", "datagrams_rx"]), 0);
+}
+
 /// `--pcap` writes what the engine receives and sends into a file tshark reads, with
 /// valid checksums on the engine's frames.
 #[test]

@@ -40,6 +40,12 @@ pub struct Setup {
 pub enum Side {
     Engine,
     Kernel,
+    /// The engine with `--reflect-udp 7`: UDP to port 7 answered straight from the RX
+    /// ring to the TX ring, no stack (the raw AF_XDP echo rate).
+    RawAfXdp,
+    /// The kernel backend sleeping in epoll_wait instead of spinning: a kernel server
+    /// the way one usually runs.
+    KernelBlocking,
 }
 
 impl Side {
@@ -47,7 +53,22 @@ impl Side {
         match self {
             Side::Engine => "engine",
             Side::Kernel => "kernel",
+            Side::RawAfXdp => "raw AF_XDP",
+            Side::KernelBlocking => "kernel, blocking server",
         }
+    }
+
+    fn on_engine(self) -> bool {
+        matches!(self, Side::Engine | Side::RawAfXdp)
+    }
+}
+
+/// The reference server measured for a case besides engine and kernel, if any.
+fn reference_side(case: &str) -> Option<Side> {
+    match case {
+        "udp-echo" => Some(Side::RawAfXdp),
+        "tcp-pingpong-blocking" => Some(Side::KernelBlocking),
+        _ => None,
     }
 }
 
@@ -68,10 +89,12 @@ impl Server {
         let cpu = s.server_cpu.to_string();
         let mut cmd = Command::new("ip");
         // taskset resets the CPU mask this (client-pinned) process would pass on.
-        cmd.args(["netns", "exec", &s.eng_ns, "taskset", "-c", &cpu, &s.bypass, "run", "--iface", &s.iface, "--queues", "1", "--cores", &cpu, "--poll", "busy"]);
+        let poll = if side == Side::KernelBlocking { "adaptive" } else { "busy" };
+        cmd.args(["netns", "exec", &s.eng_ns, "taskset", "-c", &cpu, &s.bypass, "run", "--iface", &s.iface, "--queues", "1", "--cores", &cpu, "--poll", poll]);
         match side {
             Side::Engine => cmd.args(["--ip", &format!("{}/24", s.engine_ip)]),
-            Side::Kernel => cmd.args(["--backend", "kernel", "--ip", &format!("{}/24", s.kernel_ip)]),
+            Side::RawAfXdp => cmd.args(["--ip", &format!("{}/24", s.engine_ip), "--reflect-udp", "7"]),
+            Side::Kernel | Side::KernelBlocking => cmd.args(["--backend", "kernel", "--ip", &format!("{}/24", s.kernel_ip)]),
         };
         cmd.args(SERVICES).env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().context("starting the server")?;
@@ -221,14 +244,9 @@ pub fn measure(s: &Setup, case: &Case, side: Side) -> Result<(Figure, Option<Cro
     if busy > 0.6 {
         eprintln!("  warning: the machine is busy ({:.0}% of CPU) before {} on {}", busy * 100.0, case.name, side.name());
     }
-    let ip = match side {
-        Side::Engine => s.engine_ip,
-        Side::Kernel => s.kernel_ip,
-    };
-    let retrans_before = match side {
-        Side::Engine => server.engine_retransmits(&s.bypass),
-        Side::Kernel => read_tcp_retrans_segs(Some(server.pid)).ok(),
-    };
+    let ip = if side.on_engine() { s.engine_ip } else { s.kernel_ip };
+    let retransmits = |server: &Server| if side.on_engine() { server.engine_retransmits(&s.bypass) } else { read_tcp_retrans_segs(Some(server.pid)).ok() };
+    let retrans_before = retransmits(&server);
     let cpu_server = CpuSampler::for_pid(server.pid).ok();
     let cpu_client = CpuSampler::this_process().ok();
     let result = match (case.e2e, side, &s.client_engine) {
@@ -244,13 +262,13 @@ pub fn measure(s: &Setup, case: &Case, side: Side) -> Result<(Figure, Option<Cro
     let cpu_server = cpu_server.and_then(|c| c.finish().ok()).map(|u| u.cores);
     let cpu_client = cpu_client.and_then(|c| c.finish().ok()).map(|u| u.cores);
     let memory = rss_bytes(server.pid).ok();
-    let retrans_after = match side {
-        Side::Engine => server.engine_retransmits(&s.bypass),
-        Side::Kernel => read_tcp_retrans_segs(Some(server.pid)).ok(),
-    };
+    let retrans_after = retransmits(&server);
     // wrk as an outside cross-check of the HTTP figure, against the same server.
     let secs = s.duration.as_secs().max(1);
-    let wrk = if case.name == "http-keepalive-32" && crate::outside::have_wrk() {
+    let outside_check = matches!(side, Side::Engine | Side::Kernel);
+    let wrk = if !outside_check {
+        None
+    } else if case.name == "http-keepalive-32" && crate::outside::have_wrk() {
         crate::outside::wrk(ip, 32, secs).ok().map(|(r, e)| CrossCheck::Wrk(r, e))
     } else if case.name == "tcp-pingpong-spin" && crate::outside::have_sockperf() {
         crate::outside::sockperf(ip, 11111, secs).ok().map(CrossCheck::Sockperf)
@@ -290,7 +308,8 @@ fn measure_nginx(s: &Setup, case: &Case) -> Result<Figure> {
 pub fn run_all(s: &Setup, cases: &[Case]) -> Vec<CaseResult> {
     let mut out = Vec::new();
     let nginx = crate::outside::have_nginx();
-    let total: usize = cases.iter().map(|c| if nginx && c.name.starts_with("http-keepalive") { 3 } else { 2 }).sum();
+    let has_reference = |c: &Case| (nginx && c.name.starts_with("http-keepalive")) || reference_side(c.name).is_some();
+    let total: usize = cases.iter().map(|c| if has_reference(c) { 3 } else { 2 }).sum();
     let mut n = 0;
     for c in cases {
         let mut figs = Vec::new();
@@ -328,7 +347,18 @@ pub fn run_all(s: &Setup, cases: &[Case]) -> Vec<CaseResult> {
             match measure_nginx(s, c) {
                 Ok(f) => {
                     eprintln!("{} {}", crate::report::fmt_number(f.value), c.unit);
-                    r = r.with_nginx(f);
+                    r = r.with_reference("nginx", f);
+                }
+                Err(e) => eprintln!("failed: {e:#}"),
+            }
+        }
+        if let Some(side) = reference_side(c.name) {
+            n += 1;
+            eprint!("[{n:>2}/{total}] {:<22} {:<7} ", c.name, side.name());
+            match measure(s, c, side) {
+                Ok((f, _)) => {
+                    eprintln!("{} {}", crate::report::fmt_number(f.value), c.unit);
+                    r = r.with_reference(side.name(), f);
                 }
                 Err(e) => eprintln!("failed: {e:#}"),
             }

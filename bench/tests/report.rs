@@ -40,7 +40,7 @@ fn sample() -> Report {
     idle_k.errors = 10;
     idle_k.first_error = Some("connect: Too many open files (os error 24)".into());
     r.cases = vec![
-        CaseResult::new("http-keepalive-32", "requests/s", "req/s", true, http_e, http_k).with_nginx(nginx),
+        CaseResult::new("http-keepalive-32", "requests/s", "req/s", true, http_e, http_k).with_reference("nginx", nginx),
         CaseResult::new("tcp-pingpong-spin", "p50 round trip", "µs", false, with_latency(9.8, 9.8, 16.0, 0.5), with_latency(21.0, 21.0, 40.0, 1.0)),
         CaseResult::new("bulk-send", "throughput", "Gbit/s", true, Figure::value(8.4), Figure::value(10.5)),
         CaseResult::new("udp-echo", "datagrams/s", "pkt/s", true, udp_e, Figure::value(0.0)),
@@ -82,7 +82,7 @@ fn ratios_follow_metric_direction() {
     let r = sample();
     let adv: Vec<Option<f64>> = r.cases.iter().map(|c| c.ratio.map(|r| (r.advantage * 100.0).round() / 100.0)).collect();
     assert_eq!(adv, vec![Some(2.08), Some(2.14), Some(0.8), None, Some(1.0)]);
-    assert_eq!(r.cases[0].nginx_ratio.unwrap().label(), "2.75x better");
+    assert_eq!(r.cases[0].reference.as_ref().and_then(|x| x.ratio).unwrap().label(), "2.75x better");
 }
 
 #[test]

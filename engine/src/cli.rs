@@ -72,6 +72,11 @@ pub struct RunArgs {
     /// frames: e.g. `drop=3,dup=1,reorder=10,corrupt=0.1,seed=7`. For testing.
     #[arg(long, value_name = "SPEC")]
     pub fault: Option<crate::runtime::fault::FaultConfig>,
+    /// Answer UDP datagrams to PORT by reflecting each frame straight from the RX ring to
+    /// the TX ring (addresses and ports swapped), without the stack: the raw AF_XDP echo
+    /// rate, a baseline for the benchmark's UDP echo. ARP and all else still reach the stack.
+    #[arg(long, value_name = "PORT")]
+    pub reflect_udp: Option<u16>,
     /// Capture every frame the engine receives and sends into this pcap file.
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<std::path::PathBuf>,

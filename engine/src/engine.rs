@@ -95,6 +95,9 @@ pub struct WorkerJson {
     pub handoff_owned: u64,
     pub loops: u64,
     pub sleeps: u64,
+    /// Frames answered by `--reflect-udp` (and dropped there for want of a TX frame).
+    pub reflected: u64,
+    pub reflect_dropped: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub faults: Option<crate::runtime::fault::FaultCounters>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -119,6 +122,8 @@ fn worker_json(r: WorkerReport, program: &SteerProgram, sockets: Vec<crate::stac
         handoff_owned: r.handoff_owned,
         loops: r.loops,
         sleeps: r.sleeps,
+        reflected: r.reflected,
+        reflect_dropped: r.reflect_dropped,
         faults: r.faults,
         sockets,
     }
@@ -381,6 +386,7 @@ pub fn run_with(
             stop: stop.clone(),
             clock,
             fault: args.fault,
+            reflect_udp: args.reflect_udp,
             apps: args.serve.iter().map(|s| s.factory()).chain(apps.iter().cloned()).map(|f| f(i)).collect(),
             control: control.as_ref().map(|_| {
                 let (tx, rx) = crossbeam::channel::bounded(4);

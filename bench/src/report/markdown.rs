@@ -23,11 +23,11 @@ pub fn render_markdown(r: &Report) -> String {
 }
 
 fn main_table(out: &mut String, cases: &[CaseResult]) {
-    let nginx = cases.iter().any(|c| c.nginx.is_some());
+    let reference = cases.iter().any(|c| c.reference.is_some());
     let mut head = vec!["case", "metric", "engine", "kernel", "ratio"];
     let mut align = vec!["---", "---", "---:", "---:", "---"];
-    if nginx {
-        head.extend(["nginx", "engine vs nginx"]);
+    if reference {
+        head.extend(["reference", "engine vs reference"]);
         align.extend(["---:", "---"]);
     }
     head.extend(["engine p50 / p99", "kernel p50 / p99", "errors (engine / kernel)"]);
@@ -43,9 +43,9 @@ fn main_table(out: &mut String, cases: &[CaseResult]) {
             value(&c.kernel),
             c.ratio.map_or_else(|| "n/a".into(), |r| r.label()),
         ];
-        if nginx {
-            cells.push(c.nginx.as_ref().map_or_else(|| "-".into(), value));
-            cells.push(c.nginx_ratio.map_or_else(|| "-".into(), |r| r.label()));
+        if reference {
+            cells.push(c.reference.as_ref().map_or_else(|| "-".into(), |r| format!("{}: {}", r.name, value(&r.figure))));
+            cells.push(c.reference.as_ref().and_then(|r| r.ratio).map_or_else(|| "-".into(), |r| r.label()));
         }
         cells.push(p50_p99(&c.engine));
         cells.push(p50_p99(&c.kernel));

@@ -73,7 +73,17 @@ impl Figure {
     }
 }
 
-/// One case measured on both stacks (and optionally nginx on the kernel).
+/// A reference server's figure and the engine's ratio to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    /// What ran, e.g. `nginx` or `raw AF_XDP`.
+    pub name: String,
+    pub figure: Figure,
+    /// Engine vs this reference.
+    pub ratio: Option<Ratio>,
+}
+
+/// One case measured on both stacks (and optionally a reference server).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseResult {
     /// Case name, e.g. `http-keepalive-32`.
@@ -85,13 +95,12 @@ pub struct CaseResult {
     pub higher_is_better: bool,
     pub engine: Figure,
     pub kernel: Figure,
+    /// A third server measured in the same run as a reference (nginx for HTTP, the raw
+    /// AF_XDP reflector for UDP echo, a blocking kernel server for blocking ping-pong).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nginx: Option<Figure>,
+    pub reference: Option<Reference>,
     /// Engine vs kernel, computed from the two values of this run.
     pub ratio: Option<Ratio>,
-    /// Engine vs nginx, when nginx ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nginx_ratio: Option<Ratio>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
 }
@@ -114,17 +123,16 @@ impl CaseResult {
             higher_is_better,
             engine,
             kernel,
-            nginx: None,
+            reference: None,
             ratio,
-            nginx_ratio: None,
             notes: None,
         }
     }
 
-    /// Adds the nginx figure and the engine/nginx ratio.
-    pub fn with_nginx(mut self, nginx: Figure) -> Self {
-        self.nginx_ratio = ratio(self.engine.value, nginx.value, self.higher_is_better);
-        self.nginx = Some(nginx);
+    /// Adds a reference server's figure and the engine/reference ratio.
+    pub fn with_reference(mut self, name: impl Into<String>, figure: Figure) -> Self {
+        let ratio = ratio(self.engine.value, figure.value, self.higher_is_better);
+        self.reference = Some(Reference { name: name.into(), figure, ratio });
         self
     }
 
@@ -134,11 +142,11 @@ impl CaseResult {
         self
     }
 
-    /// The sides that ran, with their names: engine, kernel, then nginx.
-    pub fn sides(&self) -> Vec<(&'static str, &Figure)> {
+    /// The sides that ran, with their names: engine, kernel, then the reference.
+    pub fn sides(&self) -> Vec<(&str, &Figure)> {
         let mut v = vec![("engine", &self.engine), ("kernel", &self.kernel)];
-        if let Some(n) = &self.nginx {
-            v.push(("nginx", n));
+        if let Some(r) = &self.reference {
+            v.push((r.name.as_str(), &r.figure));
         }
         v
     }

@@ -48,6 +48,9 @@ pub struct WorkerSetup {
     pub clock: Clock,
     /// Fault injection between the rings and the stack (testing only).
     pub fault: Option<FaultConfig>,
+    /// Reflect UDP datagrams to this port at the frame level, before the stack (the
+    /// benchmark's raw AF_XDP baseline; see `wire::reflect`).
+    pub reflect_udp: Option<u16>,
     /// Snapshot requests from the control socket.
     pub control: Option<crossbeam::channel::Receiver<SnapshotRequest>>,
     /// Applications running on this worker ([`crate::api::fast`]).
@@ -78,6 +81,10 @@ pub struct WorkerReport {
     pub handoff_owned: u64,
     pub loops: u64,
     pub sleeps: u64,
+    /// Frames answered by `--reflect-udp` without the stack, and those dropped there
+    /// for want of a TX frame.
+    pub reflected: u64,
+    pub reflect_dropped: u64,
     pub faults: Option<FaultCounters>,
 }
 
@@ -108,7 +115,8 @@ pub fn spawn(setup: WorkerSetup) -> std::io::Result<WorkerHandle> {
 }
 
 fn run(s: WorkerSetup) -> WorkerReport {
-    let WorkerSetup { index, mut queue, mut stack, core, poll, mesh, stop, clock, fault, control, mut apps } = s;
+    let WorkerSetup { index, mut queue, mut stack, core, poll, mesh, stop, clock, fault, control, mut apps, reflect_udp } = s;
+    let (mut reflected, mut reflect_dropped) = (0u64, 0u64);
     let mut fds = crate::api::fast::FdTable::default();
     let mut events = Vec::new();
     let mut faults = fault.map(|cfg| FaultInjector::new(cfg, index));
@@ -160,7 +168,16 @@ fn run(s: WorkerSetup) -> WorkerReport {
         let mut handed = 0;
         match faults.as_mut() {
             None => {
-                received = queue.recv(|frame, tx| share(frame, stack.receive(now, frame, tx)));
+                received = queue.recv(|frame, tx| match reflect_udp {
+                    Some(port) if crate::wire::reflect::is_udp_to(frame, port) => {
+                        if crate::phy::FrameSink::send(tx, |out| crate::wire::reflect::reflect_udp(frame, port, out)) {
+                            reflected += 1;
+                        } else {
+                            reflect_dropped += 1;
+                        }
+                    }
+                    _ => share(frame, stack.receive(now, frame, tx)),
+                });
                 while workers > 1 && handed < INBOX_BATCH {
                     let Some(h) = mesh.recv(index) else { break };
                     handed += 1;
@@ -201,7 +218,7 @@ fn run(s: WorkerSetup) -> WorkerReport {
         // Snapshot requests are rare: look every CONTROL_EVERY passes, not every pass.
         let req = if loops % CONTROL_EVERY == 0 { control.as_ref().and_then(|c| c.try_recv().ok()) } else { None };
         if let Some(req) = req {
-            let r = report(index, &queue, &stack, core, pinned, [handoff_out, handoff_dropped, handoff_in, handoff_owned, loops, sleeps], faults.as_ref());
+            let r = report(index, &queue, &stack, core, pinned, [handoff_out, handoff_dropped, handoff_in, handoff_owned, loops, sleeps, reflected, reflect_dropped], faults.as_ref());
             let _ = req.send((r, stack.sockets()));
         }
         let holding = faults.as_ref().is_some_and(|f| f.holding());
@@ -226,7 +243,7 @@ fn run(s: WorkerSetup) -> WorkerReport {
     }
     queue.reap_completions();
 
-    report(index, &queue, &stack, core, pinned, [handoff_out, handoff_dropped, handoff_in, handoff_owned, loops, sleeps], faults.as_ref())
+    report(index, &queue, &stack, core, pinned, [handoff_out, handoff_dropped, handoff_in, handoff_owned, loops, sleeps, reflected, reflect_dropped], faults.as_ref())
 }
 
 fn report(
@@ -235,10 +252,10 @@ fn report(
     stack: &Stack,
     core: Option<core_affinity::CoreId>,
     pinned: bool,
-    n: [u64; 6],
+    n: [u64; 8],
     faults: Option<&FaultInjector>,
 ) -> WorkerReport {
-    let [handoff_out, handoff_dropped, handoff_in, handoff_owned, loops, sleeps] = n;
+    let [handoff_out, handoff_dropped, handoff_in, handoff_owned, loops, sleeps, reflected, reflect_dropped] = n;
     WorkerReport {
         index,
         queue_id: queue.queue_id(),
@@ -255,6 +272,8 @@ fn report(
         handoff_owned,
         loops,
         sleeps,
+        reflected,
+        reflect_dropped,
         faults: faults.map(|f| f.counters()),
     }
 }

@@ -14,6 +14,7 @@ pub mod arp;
 pub mod ethernet;
 pub mod icmpv4;
 pub mod ipv4;
+pub mod reflect;
 pub mod tcp;
 mod tcp_seq;
 pub mod udp;
