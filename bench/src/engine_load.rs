@@ -34,12 +34,20 @@ struct Conn {
     up: bool,
 }
 
-enum Mode {
+/// What a client-engine generator does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
     /// HTTP keep-alive: one request at a time per connection.
     Http,
     /// 64-byte ping-pong on one connection.
     PingPong,
+    /// One stream written as fast as the connection takes it (to a discard server);
+    /// counts the bytes the stack accepted inside the window.
+    Bulk,
 }
+
+/// What bulk mode writes: 64 KiB of a fixed pattern.
+static BULK: [u8; 65536] = [b'b'; 65536];
 
 struct Generator {
     mode: Mode,
@@ -73,6 +81,7 @@ impl Generator {
         let msg: &[u8] = match self.mode {
             Mode::Http => HTTP_REQUEST,
             Mode::PingPong => &PING,
+            Mode::Bulk => return self.pump(io, i),
         };
         if io.send(c.fd, msg).map_or(true, |n| n != msg.len()) {
             self.errors += 1;
@@ -90,6 +99,24 @@ impl Generator {
             }
             if now < w.end {
                 self.fire(io, i);
+            }
+        }
+    }
+
+    /// Bulk: writes until the send buffer is full; `Writable` brings us back.
+    fn pump(&mut self, io: &mut Io<'_>, i: usize) {
+        let Some(w) = self.window else { return };
+        let fd = self.conns[i].fd;
+        while io.now() < w.end {
+            match io.send(fd, &BULK) {
+                Ok(0) => return,
+                Ok(n) => {
+                    if io.now() >= w.measure_from {
+                        self.bytes += n as u64;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => return self.fail(e),
             }
         }
     }
@@ -114,6 +141,10 @@ impl Generator {
         loop {
             let need = match self.mode {
                 Mode::PingPong => (self.conns[i].buf.len() >= PING.len()).then_some(PING.len()),
+                Mode::Bulk => {
+                    self.conns[i].buf.clear();
+                    None
+                }
                 Mode::Http => match parse_head(&self.conns[i].buf) {
                     Ok(Some(h)) if h.status == 200 => {
                         let total = h.head_len + h.content_length.unwrap_or(0);
@@ -171,6 +202,11 @@ impl Application for Generator {
                     self.readable(io, i);
                 }
             }
+            Event::Writable(fd) if self.mode == Mode::Bulk => {
+                if let Some(i) = self.conn_index(fd) {
+                    self.pump(io, i);
+                }
+            }
             Event::Error(_, k) => self.fail(format!("connection error: {k:?}")),
             Event::Closed(_) => self.fail("connection closed"),
             _ => {}
@@ -208,13 +244,13 @@ impl Application for Generator {
 /// Runs a generator on a client engine attached to `iface` with address `ip`, against
 /// `target`, and returns what it measured.
 #[allow(clippy::too_many_arguments)]
-pub fn run(iface: &str, ip: Ipv4Addr, core: usize, target: SocketAddrV4, http: bool, conns: usize, duration: Duration, warmup: Duration) -> anyhow::Result<LoadResult> {
+pub fn run(iface: &str, ip: Ipv4Addr, core: usize, target: SocketAddrV4, mode: Mode, conns: usize, duration: Duration, warmup: Duration) -> anyhow::Result<LoadResult> {
     use clap::Parser;
     let shared = Arc::new(Mutex::new(Shared::default()));
     let sh = shared.clone();
     let factory: AppFactory = Arc::new(move |_| -> Box<dyn Application> {
         Box::new(Generator {
-            mode: if http { Mode::Http } else { Mode::PingPong },
+            mode,
             target,
             conns_wanted: conns,
             duration,

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use crate::engine_load::Mode;
 use crate::load::{self, BulkLimit, LoadResult};
 use crate::report::{CaseResult, Figure};
 use crate::stats::{read_tcp_retrans_segs, rss_bytes, CpuSampler};
@@ -175,8 +176,8 @@ pub struct Case {
     pub higher_is_better: bool,
     pub run: fn(&Setup, Ipv4Addr) -> Result<Measured>,
     /// Engine-to-engine: the engine side runs this generator on a client engine
-    /// (`(http, connections)`); the kernel side runs `run` (kernel client to kernel server).
-    pub e2e: Option<(bool, usize)>,
+    /// (`(mode, connections)`); the kernel side runs `run` (kernel client to kernel server).
+    pub e2e: Option<(Mode, usize)>,
 }
 
 fn addr(ip: Ipv4Addr, port: u16) -> SocketAddr {
@@ -211,8 +212,12 @@ pub fn cases(quick: bool) -> Vec<Case> {
             Ok((r.gbit_per_sec(), r, None))
         }, e2e: None },
         Case { name: "udp-echo", metric: "64 B datagrams echoed/s, 32 in flight", unit: "pkt/s", higher_is_better: true, run: |s, ip| rate(load::udp_echo(addr(ip, 7), 64, s.duration, s.warmup, 32)?), e2e: None },
-        Case { name: "e2e-http-keepalive-32", metric: "requests/s, 32 connections, client and server on the same stack", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 32, s.duration, s.warmup)?), e2e: Some((true, 32)) },
-        Case { name: "e2e-tcp-pingpong", metric: "64 B round trip p50, spinning client, client and server on the same stack", unit: "us", higher_is_better: false, run: |s, ip| latency_p50(load::tcp_pingpong(addr(ip, 7), 64, s.duration, s.warmup, true)?), e2e: Some((false, 1)) },
+        Case { name: "e2e-http-keepalive-32", metric: "requests/s, 32 connections, client and server on the same stack", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 32, s.duration, s.warmup)?), e2e: Some((Mode::Http, 32)) },
+        Case { name: "e2e-tcp-pingpong", metric: "64 B round trip p50, spinning client, client and server on the same stack", unit: "us", higher_is_better: false, run: |s, ip| latency_p50(load::tcp_pingpong(addr(ip, 7), 64, s.duration, s.warmup, true)?), e2e: Some((Mode::PingPong, 1)) },
+        Case { name: "e2e-bulk", metric: "one stream to discard, client and server on the same stack", unit: "Gbit/s", higher_is_better: true, run: |s, ip| {
+            let r = load::bulk_send(addr(ip, 9), BulkLimit::Duration(s.duration))?;
+            Ok((r.gbit_per_sec(), r, None))
+        }, e2e: Some((Mode::Bulk, 1)) },
         Case { name: "idle-connections", metric: "idle connections held", unit: "conns", higher_is_better: true, run: |s, ip| {
             let idle = load::idle_connections(addr(ip, 7), s.idle_conns);
             std::thread::sleep(Duration::from_millis(500));
@@ -250,10 +255,16 @@ pub fn measure(s: &Setup, case: &Case, side: Side) -> Result<(Figure, Option<Cro
     let cpu_server = CpuSampler::for_pid(server.pid).ok();
     let cpu_client = CpuSampler::this_process().ok();
     let result = match (case.e2e, side, &s.client_engine) {
-        (Some((http, conns)), Side::Engine, Some((iface, cip))) => {
-            let port = if http { 80 } else { 7 };
-            crate::engine_load::run(iface, *cip, s.client_cpu, SocketAddrV4::new(ip, port), http, conns, s.duration, s.warmup).and_then(|r| {
-                if http { rate(r) } else { latency_p50(r) }
+        (Some((mode, conns)), Side::Engine, Some((iface, cip))) => {
+            let port = match mode {
+                Mode::Http => 80,
+                Mode::PingPong => 7,
+                Mode::Bulk => 9,
+            };
+            crate::engine_load::run(iface, *cip, s.client_cpu, SocketAddrV4::new(ip, port), mode, conns, s.duration, s.warmup).and_then(|r| match mode {
+                Mode::Http => rate(r),
+                Mode::PingPong => latency_p50(r),
+                Mode::Bulk => Ok((r.gbit_per_sec(), r, None)),
             })
         }
         (Some(_), Side::Engine, None) => Err(anyhow::anyhow!("no client engine configured")),
