@@ -168,6 +168,7 @@ fn run(s: WorkerSetup) -> WorkerReport {
         let mut handed = 0;
         match faults.as_mut() {
             None => {
+                stack.begin_rx_batch();
                 received = queue.recv(|frame, tx| match reflect_udp {
                     Some(port) if crate::wire::reflect::is_udp_to(frame, port) => {
                         if crate::phy::FrameSink::send(tx, |out| crate::wire::reflect::reflect_udp(frame, port, out)) {
@@ -183,6 +184,7 @@ fn run(s: WorkerSetup) -> WorkerReport {
                     handed += 1;
                     stack.receive_handoff(now, &h.frame, h.kind == HandoffKind::ArpShare, &mut queue.writer());
                 }
+                stack.end_rx_batch(now, &mut queue.writer());
                 if stack.needs_poll(now) {
                     stack.poll(now, &mut queue.writer());
                 }
@@ -192,6 +194,7 @@ fn run(s: WorkerSetup) -> WorkerReport {
             }
             Some(inj) => {
                 // Faults need owned copies: frames may be held, duplicated or altered.
+                stack.begin_rx_batch();
                 received = queue.recv(|frame, _| inj.rx(now, frame, |f| faulted.push(f.to_vec())));
                 inj.rx_expired(now, |f| faulted.push(f.to_vec()));
                 for frame in faulted.drain(..) {
@@ -203,6 +206,7 @@ fn run(s: WorkerSetup) -> WorkerReport {
                     handed += 1;
                     stack.receive_handoff(now, &h.frame, h.kind == HandoffKind::ArpShare, &mut inj.tx(now, &mut queue.writer()));
                 }
+                stack.end_rx_batch(now, &mut inj.tx(now, &mut queue.writer()));
                 if stack.needs_poll(now) {
                     stack.poll(now, &mut inj.tx(now, &mut queue.writer()));
                 }

@@ -137,6 +137,10 @@ pub struct Stack {
     tcp: tcp::TcpSockets,
     udp: udp::UdpSockets,
     worker: usize,
+    /// Receive batching (see [`Stack::begin_rx_batch`]): connections with in-order
+    /// segments this batch, serviced once at its end.
+    batching: bool,
+    deferred: Vec<u32>,
 }
 
 impl Stack {
@@ -156,7 +160,7 @@ impl Stack {
             counters: StackCounters::default(),
             cfg,
         };
-        Stack { net, reasm, icmp_errors: RateLimiter::icmp_default(), tcp, udp, worker }
+        Stack { net, reasm, icmp_errors: RateLimiter::icmp_default(), tcp, udp, worker, batching: false, deferred: Vec::new() }
     }
 
     /// Announces our addresses (gratuitous ARP). Call once when the datapath is up.
@@ -176,6 +180,25 @@ impl Stack {
         self.tcp.is_due(now)
             || self.net.arp.poll_timeout().is_some_and(|t| t <= now)
             || self.reasm.poll_timeout().is_some_and(|t| t <= now)
+    }
+
+    /// Starts a receive batch: until [`Stack::end_rx_batch`], an in-order TCP segment
+    /// is processed at once but its connection sends (ACKs, data the ACK clocks out) only
+    /// at the end of the batch, so a burst of segments gets one cumulative ACK, as a
+    /// kernel receiver gets with GRO. Out-of-order arrivals are still answered at once.
+    pub fn begin_rx_batch(&mut self) {
+        self.batching = true;
+    }
+
+    /// Ends a receive batch: services every connection that had segments in it.
+    pub fn end_rx_batch<S: FrameSink>(&mut self, now: Instant, tx: &mut S) {
+        self.batching = false;
+        let mut ids = std::mem::take(&mut self.deferred);
+        for &id in &ids {
+            self.service(now, tx, id);
+        }
+        ids.clear();
+        self.deferred = ids;
     }
 
     /// Runs timers due at `now`: ARP retries and expiry, reassembly timeouts.

@@ -416,7 +416,13 @@ impl super::Stack {
                 tcp.remove(id);
             } else {
                 conn.tcb.handle_segment(now, &seg);
-                self.service(now, tx, id);
+                if self.batching && !conn.tcb.recv_has_gap() {
+                    if !self.deferred.contains(&id) {
+                        self.deferred.push(id);
+                    }
+                } else {
+                    self.service(now, tx, id);
+                }
                 return;
             }
         }

@@ -407,6 +407,12 @@ impl Tcb {
     }
 
     /// The peer finished sending and everything it sent has been read.
+    /// Whether data beyond a hole is held (the peer should hear of each arrival at
+    /// once: duplicate ACKs and SACK blocks drive its loss recovery).
+    pub fn recv_has_gap(&self) -> bool {
+        self.recv_buf.has_out_of_order()
+    }
+
     pub fn recv_eof(&self) -> bool {
         self.fin_received && self.recv_buf.len() == 0
     }
