@@ -43,6 +43,10 @@ struct Args {
     /// Short run: 1 s per case, no warm-up beyond 0.3 s, fewer idle connections.
     #[arg(long)]
     quick: bool,
+    /// Measure each case this many times (sides alternating) and report each side's
+    /// median round: steadier figures on a noisy machine.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Only cases whose name contains this.
     #[arg(long)]
     only: Option<String>,
@@ -80,10 +84,11 @@ fn main() {
     let mut report = Report::new(started);
     report.meta.insert("duration_s".into(), format!("{duration}"));
     report.meta.insert("warmup_s".into(), format!("{warmup}"));
+    report.meta.insert("rounds".into(), a.rounds.max(1).to_string());
     report.meta.insert("server_cpu".into(), setup.server_cpu.to_string());
     report.meta.insert("kernel".into(), std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string());
     report.meta.insert("setup".into(), "veth pair, AF_XDP copy mode; server pinned to server_cpu, load generator to the other".into());
-    report.cases = runner::run_all(&setup, &cases);
+    report.cases = runner::run_all(&setup, &cases, a.rounds);
     match report.write_under(&a.out) {
         Ok(dir) => {
             println!("{}", render_markdown(&report));

@@ -315,64 +315,106 @@ fn measure_nginx(s: &Setup, case: &Case) -> Result<Figure> {
     Ok(f)
 }
 
-/// Runs every case on both sides.
-pub fn run_all(s: &Setup, cases: &[Case]) -> Vec<CaseResult> {
+/// Who answers one side of a case.
+#[derive(Clone, Copy)]
+enum Who {
+    Server(Side),
+    Nginx,
+}
+
+impl Who {
+    fn name(self) -> &'static str {
+        match self {
+            Who::Server(side) => side.name(),
+            Who::Nginx => "nginx",
+        }
+    }
+}
+
+/// The figure of the median round (by value; failed rounds count as worst), carrying
+/// the errors of every round so a failure in any round still shows.
+pub fn median_figure(mut runs: Vec<Figure>, higher_is_better: bool) -> Figure {
+    let errors: u64 = runs.iter().map(|f| f.errors).sum();
+    let first_error = runs.iter().find_map(|f| f.first_error.clone());
+    let key = |f: &Figure| match (f.value.is_nan(), higher_is_better) {
+        (true, _) => f64::NEG_INFINITY,
+        (false, true) => f.value,
+        (false, false) => -f.value,
+    };
+    runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    let mut f = runs.swap_remove(runs.len() / 2);
+    f.errors = errors;
+    f.first_error = first_error;
+    f
+}
+
+/// Runs every case on both sides (and its reference, if any), `rounds` times each,
+/// alternating sides, and keeps each side's median round.
+pub fn run_all(s: &Setup, cases: &[Case], rounds: usize) -> Vec<CaseResult> {
     let mut out = Vec::new();
     let nginx = crate::outside::have_nginx();
-    let has_reference = |c: &Case| (nginx && c.name.starts_with("http-keepalive")) || reference_side(c.name).is_some();
-    let total: usize = cases.iter().map(|c| if has_reference(c) { 3 } else { 2 }).sum();
-    let mut n = 0;
-    for c in cases {
-        let mut figs = Vec::new();
-        let mut notes = Vec::new();
-        for side in [Side::Engine, Side::Kernel] {
-            n += 1;
-            eprint!("[{n:>2}/{total}] {:<22} {:<7} ", c.name, side.name());
-            let f = match measure(s, c, side) {
-                Ok((f, check)) => {
-                    match check {
-                        Some(CrossCheck::Wrk(rps, errs)) => {
-                            notes.push(format!("wrk -c32 against the {}: {} req/s, {errs} errors", side.name(), crate::report::fmt_number(rps)))
-                        }
-                        Some(CrossCheck::Sockperf(p50)) => {
-                            notes.push(format!("sockperf TCP ping-pong against the {}: median one-way {} us", side.name(), crate::report::fmt_number(p50)))
-                        }
-                        None => {}
-                    }
-                    f
-                }
-                Err(e) => {
-                    eprintln!("failed: {e:#}");
-                    Figure { value: f64::NAN, errors: 1, first_error: Some(format!("{e:#}")), ..Figure::default() }
-                }
-            };
-            eprintln!("{} {}{}", crate::report::fmt_number(f.value), c.unit, if f.errors > 0 { format!(" ({} errors)", f.errors) } else { String::new() });
-            figs.push(f);
-        }
-        let kernel = figs.pop().unwrap_or_default();
-        let engine = figs.pop().unwrap_or_default();
-        let mut r = CaseResult::new(c.name, c.metric, c.unit, c.higher_is_better, engine, kernel);
+    let rounds = rounds.max(1);
+    let servers = |c: &Case| {
+        let mut v = vec![Who::Server(Side::Engine), Who::Server(Side::Kernel)];
         if nginx && c.name.starts_with("http-keepalive") {
-            n += 1;
-            eprint!("[{n:>2}/{total}] {:<22} {:<7} ", c.name, "nginx");
-            match measure_nginx(s, c) {
-                Ok(f) => {
-                    eprintln!("{} {}", crate::report::fmt_number(f.value), c.unit);
-                    r = r.with_reference("nginx", f);
-                }
-                Err(e) => eprintln!("failed: {e:#}"),
-            }
+            v.push(Who::Nginx);
         }
         if let Some(side) = reference_side(c.name) {
-            n += 1;
-            eprint!("[{n:>2}/{total}] {:<22} {:<7} ", c.name, side.name());
-            match measure(s, c, side) {
-                Ok((f, _)) => {
-                    eprintln!("{} {}", crate::report::fmt_number(f.value), c.unit);
-                    r = r.with_reference(side.name(), f);
-                }
-                Err(e) => eprintln!("failed: {e:#}"),
+            v.push(Who::Server(side));
+        }
+        v
+    };
+    let total: usize = cases.iter().map(|c| servers(c).len() * rounds).sum();
+    let mut n = 0;
+    for c in cases {
+        let who = servers(c);
+        let mut runs: Vec<Vec<Figure>> = vec![Vec::new(); who.len()];
+        let mut notes = Vec::new();
+        for round in 0..rounds {
+            for (k, w) in who.iter().enumerate() {
+                n += 1;
+                eprint!("[{n:>2}/{total}] {:<22} {:<7} ", c.name, w.name());
+                let result = match w {
+                    Who::Server(side) => measure(s, c, *side),
+                    Who::Nginx => measure_nginx(s, c).map(|f| (f, None)),
+                };
+                let f = match result {
+                    Ok((f, check)) => {
+                        match check {
+                            _ if round > 0 => {}
+                            Some(CrossCheck::Wrk(rps, errs)) => {
+                                notes.push(format!("wrk -c32 against the {}: {} req/s, {errs} errors", w.name(), crate::report::fmt_number(rps)))
+                            }
+                            Some(CrossCheck::Sockperf(p50)) => {
+                                notes.push(format!("sockperf TCP ping-pong against the {}: median one-way {} us", w.name(), crate::report::fmt_number(p50)))
+                            }
+                            None => {}
+                        }
+                        f
+                    }
+                    Err(e) => {
+                        eprint!("failed: {e:#} ");
+                        Figure { value: f64::NAN, errors: 1, first_error: Some(format!("{e:#}")), ..Figure::default() }
+                    }
+                };
+                eprintln!("{} {}{}", crate::report::fmt_number(f.value), c.unit, if f.errors > 0 { format!(" ({} errors)", f.errors) } else { String::new() });
+                runs[k].push(f);
             }
+        }
+        if rounds > 1 {
+            let each: Vec<String> = who
+                .iter()
+                .zip(&runs)
+                .map(|(w, r)| format!("{} {}", w.name(), r.iter().map(|f| crate::report::fmt_number(f.value)).collect::<Vec<_>>().join(" / ")))
+                .collect();
+            notes.insert(0, format!("{rounds} rounds, median shown ({})", each.join("; ")));
+        }
+        let mut picked = runs.into_iter().map(|r| median_figure(r, c.higher_is_better));
+        let engine = picked.next().unwrap_or_default();
+        let kernel = picked.next().unwrap_or_default();
+        let mut r = CaseResult::new(c.name, c.metric, c.unit, c.higher_is_better, engine, kernel);
+        for (w, f) in who[2..].iter().zip(picked) {
+            r = r.with_reference(w.name(), f);
         }
         if !notes.is_empty() {
             r = r.with_note(notes.join("; "));
@@ -380,4 +422,26 @@ pub fn run_all(s: &Setup, cases: &[Case]) -> Vec<CaseResult> {
         out.push(r);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fig(value: f64, errors: u64) -> Figure {
+        Figure { value, errors, first_error: (errors > 0).then(|| format!("e{value}")), ..Figure::default() }
+    }
+
+    #[test]
+    fn median_round_by_direction_and_failures_count_as_worst() {
+        let runs = || vec![fig(5.0, 0), fig(9.0, 0), fig(7.0, 0)];
+        assert_eq!(median_figure(runs(), true).value, 7.0);
+        assert_eq!(median_figure(runs(), false).value, 7.0);
+        assert_eq!(median_figure(vec![fig(4.0, 0), fig(f64::NAN, 1), fig(8.0, 0)], true).value, 4.0);
+        assert_eq!(median_figure(vec![fig(4.0, 0), fig(f64::NAN, 1), fig(8.0, 0)], false).value, 8.0);
+        // Errors of every round are kept on the chosen one.
+        let m = median_figure(vec![fig(1.0, 2), fig(2.0, 0), fig(3.0, 0)], true);
+        assert_eq!((m.value, m.errors, m.first_error.as_deref()), (2.0, 2, Some("e1")));
+        assert_eq!(median_figure(vec![fig(6.0, 0)], true).value, 6.0);
+    }
 }
