@@ -45,6 +45,18 @@ pub fn idle_connections(addr: SocketAddr, count: usize) -> IdleConnections {
     set
 }
 
+impl Drop for IdleConnections {
+    /// Closes with RST (SO_LINGER 0): a FIN close would leave every connection in
+    /// TIME-WAIT on this side for a minute, and the next run against the same address
+    /// (`--rounds`) would find the ephemeral port range clogged (slow connects, then
+    /// EADDRNOTAVAIL).
+    fn drop(&mut self) {
+        for s in &self.streams {
+            let _ = socket2::SockRef::from(s).set_linger(Some(std::time::Duration::ZERO));
+        }
+    }
+}
+
 fn alive(s: &TcpStream) -> bool {
     if s.set_nonblocking(true).is_err() {
         return false;
