@@ -31,6 +31,9 @@ struct Conn {
     fd: Fd,
     buf: Vec<u8>,
     sent_at: Instant,
+    /// The same moment on the nanosecond clock: the engine's `Instant` counts whole
+    /// microseconds, too coarse for single-digit-µs round trips.
+    sent_fine: std::time::Instant,
     up: bool,
 }
 
@@ -78,6 +81,7 @@ impl Generator {
     fn fire(&mut self, io: &mut Io<'_>, i: usize) {
         let c = &mut self.conns[i];
         c.sent_at = io.now();
+        c.sent_fine = std::time::Instant::now();
         let msg: &[u8] = match self.mode {
             Mode::Http => HTTP_REQUEST,
             Mode::PingPong => &PING,
@@ -95,7 +99,7 @@ impl Generator {
             if started >= w.measure_from && now <= w.end {
                 self.ops += 1;
                 self.bytes += bytes as u64;
-                let _ = self.hist.record((now.saturating_since(started).as_nanos() as u64).max(1));
+                let _ = self.hist.record((self.conns[i].sent_fine.elapsed().as_nanos() as u64).max(1));
             }
             if now < w.end {
                 self.fire(io, i);
@@ -183,7 +187,7 @@ impl Application for Generator {
             let fd = io.socket(SockType::Stream);
             let _ = io.set_options(fd, SocketOptions { nodelay: Some(true), ..Default::default() });
             match io.connect(fd, self.target) {
-                Ok(()) => self.conns.push(Conn { fd, buf: Vec::with_capacity(4096), sent_at: now, up: false }),
+                Ok(()) => self.conns.push(Conn { fd, buf: Vec::with_capacity(4096), sent_at: now, sent_fine: std::time::Instant::now(), up: false }),
                 Err(e) => self.fail(e),
             }
         }
