@@ -62,6 +62,8 @@ impl IfaceInfo {
 pub struct EngineInfo {
     pub workers: usize,
     pub addrs: Vec<std::net::Ipv4Addr>,
+    /// Wakes the engine's workers out of adaptive sleep (none on the kernel backend).
+    pub wakers: Option<crate::runtime::Wakers>,
 }
 
 /// Everything the engine reports when it stops.
@@ -203,7 +205,7 @@ fn run_kernel(
         handles.push(h);
     }
     println!("bypass: ready on {} (kernel backend), {} worker(s), cores {:?}", addr.addr, n, cores.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>());
-    ready(&EngineInfo { workers: n, addrs: vec![addr.addr] });
+    ready(&EngineInfo { workers: n, addrs: vec![addr.addr], wakers: None });
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
         if handles.iter().any(|h| h.is_finished()) {
@@ -419,7 +421,7 @@ pub fn run_with(
         );
     }
 
-    ready(&EngineInfo { workers: queues as usize, addrs: args.ips.iter().map(|c| c.addr).collect() });
+    ready(&EngineInfo { workers: queues as usize, addrs: args.ips.iter().map(|c| c.addr).collect(), wakers: Some(mesh.wakers()) });
     let iface_name = iface.name.clone();
     std::thread::scope(|scope| {
         if let Some(c) = control.as_ref() {

@@ -6,7 +6,8 @@
 //! channels. Received bytes travel to the reading thread in bounded chunks (a full queue
 //! stops reading, so the TCP window closes: back-pressure all the way); a `write` returns
 //! once the bytes are in the connection's send buffer. Latency: a busy-polling worker
-//! picks a command up within its next loop pass; an adaptive one that sleeps, within 5 ms.
+//! picks a command up within its next loop pass; an adaptive one that sleeps is woken
+//! through its eventfd (`runtime::Wakers`) when a command is queued.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
@@ -239,6 +240,12 @@ impl Proxy {
 }
 
 impl Application for Proxy {
+    /// Commands waiting, or streams whose reading waits for their thread to catch up
+    /// (that thread's reads queue no command, so the worker keeps polling for them).
+    fn has_queued_work(&self) -> bool {
+        !self.commands.is_empty() || self.paused > 0
+    }
+
     fn on_poll(&mut self, io: &mut Io<'_>) {
         for _ in 0..256 {
             match self.commands.try_recv() {
@@ -321,13 +328,19 @@ impl Proxy {
 
 struct Shared {
     commands: Vec<Sender<Command>>,
+    /// Wakes a worker sleeping in adaptive mode once a command is queued for it.
+    wakers: Option<crate::runtime::Wakers>,
     addrs: Vec<Ipv4Addr>,
     next: AtomicUsize,
 }
 
 impl Shared {
     fn send(&self, worker: usize, c: Command) -> io::Result<()> {
-        self.commands.get(worker).and_then(|t| t.send(c).ok()).ok_or_else(|| io::Error::new(ErrorKind::NotConnected, "the engine has stopped"))
+        self.commands.get(worker).and_then(|t| t.send(c).ok()).ok_or_else(|| io::Error::new(ErrorKind::NotConnected, "the engine has stopped"))?;
+        if let Some(w) = self.wakers.as_ref().and_then(|w| w.get(worker)) {
+            w.wake();
+        }
+        Ok(())
     }
     fn round_robin(&self) -> usize {
         self.next.fetch_add(1, Ordering::Relaxed) % self.commands.len().max(1)
@@ -350,7 +363,7 @@ impl Engine {
     /// datapath is up.
     pub fn start(args: RunArgs) -> Result<Engine, EngineError> {
         let stop = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = bounded::<(usize, Vec<Ipv4Addr>)>(1);
+        let (ready_tx, ready_rx) = bounded::<(usize, Vec<Ipv4Addr>, Option<crate::runtime::Wakers>)>(1);
         // One command queue per worker; the factory hands each proxy its receiver.
         let queues: Arc<std::sync::Mutex<Vec<Option<Receiver<Command>>>>> = Arc::new(std::sync::Mutex::new(Vec::new()));
         let senders: Arc<std::sync::Mutex<Vec<Sender<Command>>>> = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -371,14 +384,14 @@ impl Engine {
             .name("bypass-engine".into())
             .spawn(move || {
                 crate::engine::run_with(&args, st, false, &[factory], |info| {
-                    let _ = ready_tx.send((info.workers, info.addrs.clone()));
+                    let _ = ready_tx.send((info.workers, info.addrs.clone(), info.wakers.clone()));
                 })
             })
             .map_err(|e| EngineError(format!("cannot start the engine thread: {e}")))?;
         match ready_rx.recv() {
-            Ok((_workers, addrs)) => {
+            Ok((_workers, addrs, wakers)) => {
                 let commands = senders.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                Ok(Engine { shared: Arc::new(Shared { commands, addrs, next: AtomicUsize::new(0) }), stop, thread: Some(thread) })
+                Ok(Engine { shared: Arc::new(Shared { commands, wakers, addrs, next: AtomicUsize::new(0) }), stop, thread: Some(thread) })
             }
             Err(_) => match thread.join() {
                 Ok(Err(e)) => Err(e),

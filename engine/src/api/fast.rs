@@ -88,6 +88,12 @@ pub trait Application: Send {
     /// Called once per poll-loop pass (keep it cheap); for work driven from outside, like
     /// the blocking face's command queues.
     fn on_poll(&mut self, _io: &mut Io<'_>) {}
+    /// Whether work is queued for this application from outside the worker (e.g. commands
+    /// from other threads). An adaptive worker asks before it sleeps; whoever queues such
+    /// work must also wake the worker (see `runtime::Wakers`).
+    fn has_queued_work(&self) -> bool {
+        false
+    }
 }
 
 /// Makes one application instance per worker.

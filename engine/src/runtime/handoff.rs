@@ -6,7 +6,54 @@
 //! counts it: back-pressure never blocks a poll loop.
 
 use crossbeam::queue::ArrayQueue;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+use crate::xsk::sys::EventFd;
+
+/// Wakes one worker out of an adaptive sleep. Senders call [`Wake::wake`] after queueing
+/// work for it; it costs a syscall only while the worker is actually asleep.
+#[derive(Debug)]
+pub struct Wake {
+    efd: Option<EventFd>,
+    sleeping: AtomicBool,
+}
+
+impl Wake {
+    fn new() -> Wake {
+        // Without an eventfd (descriptor limit hit) the worker still wakes at its sleep cap.
+        Wake { efd: EventFd::new().ok(), sleeping: AtomicBool::new(false) }
+    }
+
+    pub fn wake(&self) {
+        if self.sleeping.load(Ordering::SeqCst) {
+            if let Some(e) = &self.efd {
+                e.notify();
+            }
+        }
+    }
+
+    /// The worker is about to sleep: from now on wakes are delivered. The worker must
+    /// look for work once more after this and before sleeping.
+    pub fn sleep_begins(&self) {
+        self.sleeping.store(true, Ordering::SeqCst);
+    }
+
+    /// The worker is awake again.
+    pub fn sleep_ends(&self) {
+        self.sleeping.store(false, Ordering::SeqCst);
+        if let Some(e) = &self.efd {
+            e.drain();
+        }
+    }
+
+    pub fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.efd.as_ref().map(EventFd::as_fd)
+    }
+}
+
+/// One [`Wake`] per worker, shared with whoever queues work for the workers.
+pub type Wakers = Arc<Vec<Wake>>;
 
 /// Why a frame was handed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,11 +75,15 @@ pub struct Handoff {
 #[derive(Debug, Clone)]
 pub struct Mesh {
     inboxes: Arc<Vec<ArrayQueue<Handoff>>>,
+    wakers: Wakers,
 }
 
 impl Mesh {
     pub fn new(workers: usize, capacity: usize) -> Mesh {
-        Mesh { inboxes: Arc::new((0..workers).map(|_| ArrayQueue::new(capacity.max(1))).collect()) }
+        Mesh {
+            inboxes: Arc::new((0..workers).map(|_| ArrayQueue::new(capacity.max(1))).collect()),
+            wakers: Arc::new((0..workers).map(|_| Wake::new()).collect()),
+        }
     }
     pub fn workers(&self) -> usize {
         self.inboxes.len()
@@ -41,13 +92,21 @@ impl Mesh {
     /// inbox is full or `to` does not exist.
     pub fn send(&self, to: usize, kind: HandoffKind, frame: &[u8]) -> bool {
         match self.inboxes.get(to) {
-            Some(q) => q.push(Handoff { kind, frame: frame.into() }).is_ok(),
+            Some(q) => {
+                let ok = q.push(Handoff { kind, frame: frame.into() }).is_ok();
+                self.wakers[to].wake();
+                ok
+            }
             None => false,
         }
     }
     /// Takes the next frame handed to worker `me`.
     pub fn recv(&self, me: usize) -> Option<Handoff> {
         self.inboxes.get(me)?.pop()
+    }
+    /// The workers' wakers (for other producers of work, e.g. the blocking API).
+    pub fn wakers(&self) -> Wakers {
+        self.wakers.clone()
     }
     pub fn pending(&self, me: usize) -> usize {
         self.inboxes.get(me).map_or(0, |q| q.len())
@@ -57,6 +116,25 @@ impl Mesh {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hand_off_wakes_a_sleeping_worker_and_only_then() {
+        use crate::xsk::sys::poll_readable;
+        let m = Mesh::new(2, 4);
+        let w = m.wakers();
+        let readable = |ms| poll_readable(w[1].fd().expect("eventfd"), ms).unwrap();
+        // Awake: queueing costs no wake-up.
+        assert!(m.send(1, HandoffKind::Owned, b"a"));
+        assert!(!readable(0));
+        // Asleep: the send makes its eventfd readable at once.
+        w[1].sleep_begins();
+        assert!(m.send(1, HandoffKind::Owned, b"b"));
+        assert!(readable(1000));
+        w[1].sleep_ends();
+        assert!(!readable(0), "drained on waking");
+        assert!(!poll_readable(w[0].fd().unwrap(), 0).unwrap(), "other workers untouched");
+        assert_eq!(m.pending(1), 2);
+    }
 
     #[test]
     fn bounded_fifo_per_worker() {

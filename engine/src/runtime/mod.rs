@@ -9,5 +9,5 @@ pub mod handoff;
 pub mod kernel_worker;
 mod worker;
 
-pub use handoff::{Handoff, HandoffKind, Mesh};
+pub use handoff::{Handoff, HandoffKind, Mesh, Wake, Wakers};
 pub use worker::{spawn, PollMode, SnapshotRequest, WorkerHandle, WorkerReport, WorkerSetup};

@@ -28,8 +28,8 @@ pub enum PollMode {
 
 /// Idle time after which an adaptive worker sleeps.
 const IDLE_BEFORE_SLEEP: Duration = Duration::from_millis(1);
-/// Longest single sleep, so frames handed over by other workers (which do not wake
-/// poll()) wait at most this long.
+/// Longest single sleep. Hand-offs and blocking-API commands wake a sleeping worker
+/// through its eventfd; the cap is a safety net should a wake ever be missed.
 const MAX_SLEEP_MS: i32 = 5;
 /// Handed-over frames taken per loop iteration.
 const INBOX_BATCH: usize = 64;
@@ -130,6 +130,7 @@ fn run(s: WorkerSetup) -> WorkerReport {
     let (mut handoff_out, mut handoff_dropped, mut handoff_in, mut loops, mut sleeps) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut handoff_owned = 0u64;
     let workers = mesh.workers();
+    let wakers = mesh.wakers();
     let mut last_work = clock.now();
 
     queue.refill();
@@ -231,8 +232,17 @@ fn run(s: WorkerSetup) -> WorkerReport {
         } else if poll == PollMode::Adaptive && now.saturating_since(last_work) >= IDLE_BEFORE_SLEEP {
             let timeout = sleep_ms(now, stack.poll_timeout());
             if timeout > 0 {
-                sleeps += 1;
-                let _ = sys::poll_readable(queue.fd(), timeout);
+                let wake = &wakers[index];
+                wake.sleep_begins();
+                // Work queued before the flag went up did not wake us: look once more.
+                if mesh.pending(index) == 0 && !apps.iter().any(|a| a.has_queued_work()) {
+                    sleeps += 1;
+                    let _ = match wake.fd() {
+                        Some(efd) => sys::poll_either(queue.fd(), efd, timeout),
+                        None => sys::poll_readable(queue.fd(), timeout),
+                    };
+                }
+                wake.sleep_ends();
             }
         }
     }
