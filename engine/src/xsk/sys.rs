@@ -130,27 +130,23 @@ impl EventFd {
 
 /// Waits up to `timeout_ms` until `a` or `b` is readable; returns true if one was.
 pub fn poll_either(a: BorrowedFd<'_>, b: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
-    let mut pfd = [
-        libc::pollfd { fd: a.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-        libc::pollfd { fd: b.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-    ];
-    // SAFETY: `pfd` is a valid pollfd array of length 2 that outlives the call.
-    let rc = unsafe { libc::poll(pfd.as_mut_ptr(), 2, timeout_ms) };
-    match rc {
-        n if n > 0 => Ok(true),
-        0 => Ok(false),
-        _ => {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted { Ok(false) } else { Err(e) }
-        }
-    }
+    poll_in(&mut [pollin(a), pollin(b)], timeout_ms)
 }
 
 /// Waits up to `timeout_ms` for `fd` to become readable; returns true if it did.
 pub fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
-    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY: `pfd` is a valid pollfd array of length 1 that outlives the call.
-    let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    poll_in(&mut [pollin(fd)], timeout_ms)
+}
+
+fn pollin(fd: BorrowedFd<'_>) -> libc::pollfd {
+    libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }
+}
+
+/// poll(2) over `fds`: true if any became ready, false on timeout or interruption.
+fn poll_in(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<bool> {
+    // SAFETY: `fds` is a valid, initialised pollfd array of the given length that
+    // outlives the call.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
     match rc {
         n if n > 0 => Ok(true),
         0 => Ok(false),
