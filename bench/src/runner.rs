@@ -243,7 +243,8 @@ pub enum CrossCheck {
     Sockperf(f64),
 }
 
-pub fn measure(s: &Setup, case: &Case, side: Side) -> Result<(Figure, Option<CrossCheck>)> {
+/// `cross_check`: also run the outside tool (wrk, sockperf) for this case, if it has one.
+pub fn measure(s: &Setup, case: &Case, side: Side, cross_check: bool) -> Result<(Figure, Option<CrossCheck>)> {
     let server = Server::start(s, side)?;
     let busy = wait_quiet();
     if busy > 0.6 {
@@ -276,7 +277,7 @@ pub fn measure(s: &Setup, case: &Case, side: Side) -> Result<(Figure, Option<Cro
     let retrans_after = retransmits(&server);
     // wrk as an outside cross-check of the HTTP figure, against the same server.
     let secs = s.duration.as_secs().max(1);
-    let outside_check = matches!(side, Side::Engine | Side::Kernel);
+    let outside_check = cross_check && matches!(side, Side::Engine | Side::Kernel);
     let wrk = if !outside_check {
         None
     } else if case.name == "http-keepalive-32" && crate::outside::have_wrk() {
@@ -375,13 +376,12 @@ pub fn run_all(s: &Setup, cases: &[Case], rounds: usize) -> Vec<CaseResult> {
                 n += 1;
                 eprint!("[{n:>2}/{total}] {:<22} {:<7} ", c.name, w.name());
                 let result = match w {
-                    Who::Server(side) => measure(s, c, *side),
+                    Who::Server(side) => measure(s, c, *side, round == 0),
                     Who::Nginx => measure_nginx(s, c).map(|f| (f, None)),
                 };
                 let f = match result {
                     Ok((f, check)) => {
                         match check {
-                            _ if round > 0 => {}
                             Some(CrossCheck::Wrk(rps, errs)) => {
                                 notes.push(format!("wrk -c32 against the {}: {} req/s, {errs} errors", w.name(), crate::report::fmt_number(rps)))
                             }

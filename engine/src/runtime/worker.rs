@@ -170,15 +170,23 @@ fn run(s: WorkerSetup) -> WorkerReport {
         match faults.as_mut() {
             None => {
                 stack.begin_rx_batch();
-                received = queue.recv(|frame, tx| match reflect_udp {
-                    Some(port) if crate::wire::reflect::is_udp_to(frame, port) => {
-                        if crate::phy::FrameSink::send(tx, |out| crate::wire::reflect::reflect_udp(frame, port, out)) {
-                            reflected += 1;
-                        } else {
+                received = queue.recv(|frame, tx| {
+                    if let Some(port) = reflect_udp {
+                        let mut n = 0;
+                        if crate::phy::FrameSink::send(tx, |out| {
+                            n = crate::wire::reflect::reflect_udp(frame, port, out);
+                            n
+                        }) {
+                            if n > 0 {
+                                reflected += 1;
+                                return;
+                            }
+                        } else if crate::wire::reflect::is_udp_to(frame, port) {
                             reflect_dropped += 1;
+                            return;
                         }
                     }
-                    _ => share(frame, stack.receive(now, frame, tx)),
+                    share(frame, stack.receive(now, frame, tx))
                 });
                 while workers > 1 && handed < INBOX_BATCH {
                     let Some(h) = mesh.recv(index) else { break };
@@ -220,14 +228,16 @@ fn run(s: WorkerSetup) -> WorkerReport {
         handoff_in += handed as u64;
         let sent = queue.flush();
 
-        // Snapshot requests are rare: look every CONTROL_EVERY passes, not every pass.
-        let req = if loops % CONTROL_EVERY == 0 { control.as_ref().and_then(|c| c.try_recv().ok()) } else { None };
+        // Snapshot requests are rare: a busy pass looks only every CONTROL_EVERY passes,
+        // an idle one always.
+        let busy = received + handed + sent > 0;
+        let req = if !busy || loops % CONTROL_EVERY == 0 { control.as_ref().and_then(|c| c.try_recv().ok()) } else { None };
         if let Some(req) = req {
             let r = report(index, &queue, &stack, core, pinned, [handoff_out, handoff_dropped, handoff_in, handoff_owned, loops, sleeps, reflected, reflect_dropped], faults.as_ref());
             let _ = req.send((r, stack.sockets()));
         }
         let holding = faults.as_ref().is_some_and(|f| f.holding());
-        if received + handed + sent > 0 || queue.tx_pending() > 0 || holding {
+        if busy || queue.tx_pending() > 0 || holding {
             last_work = now;
         } else if poll == PollMode::Adaptive && now.saturating_since(last_work) >= IDLE_BEFORE_SLEEP {
             let timeout = sleep_ms(now, stack.poll_timeout());
