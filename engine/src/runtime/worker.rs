@@ -237,7 +237,7 @@ fn run(s: WorkerSetup) -> WorkerReport {
             let _ = req.send((r, stack.sockets()));
         }
         let holding = faults.as_ref().is_some_and(|f| f.holding());
-        if busy || queue.tx_pending() > 0 || holding {
+        if busy || queue.tx_unsent() > 0 || holding {
             last_work = now;
         } else if poll == PollMode::Adaptive && now.saturating_since(last_work) >= IDLE_BEFORE_SLEEP {
             let timeout = sleep_ms(now, stack.poll_timeout());

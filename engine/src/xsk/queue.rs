@@ -84,6 +84,9 @@ pub struct QueueStats {
     pub tx_ring_full: u64,
     /// sendto() kicks.
     pub tx_kicks: u64,
+    /// Kicks for descriptors an earlier kick left on the TX ring (copy mode sends at most
+    /// a budget of frames per sendto; the rest wait for the next kick).
+    pub tx_rekicks: u64,
     /// Fill-ring wakeups (poll) the kernel asked for.
     pub fill_wakeups: u64,
 }
@@ -104,6 +107,7 @@ pub struct XskQueue {
     queue_id: u32,
     zero_copy: bool,
     batch: usize,
+    ring_size: u32,
     frame_shift: u32,
     umem: Umem,
     fq: FillQueue,
@@ -169,6 +173,7 @@ impl XskQueue {
                         queue_id,
                         zero_copy: zc,
                         batch: cfg.batch,
+                        ring_size: cfg.ring_size,
                         frame_shift: cfg.frame_size.trailing_zeros(),
                         umem,
                         fq,
@@ -333,33 +338,60 @@ impl XskQueue {
         self.tx_pending.len()
     }
 
-    /// Puts pending frames on the TX ring and kicks the kernel once (sendto) if it asked
-    /// for a wakeup, which in copy mode it always does. Returns frames submitted.
+    /// Puts pending frames on the TX ring and kicks the kernel (sendto) if it asked for
+    /// a wakeup, which in copy mode it always does. Copy mode sends at most a budget of
+    /// frames per kick (32 on Linux) and leaves the rest on the ring, so this kicks again
+    /// while the kernel keeps taking descriptors, and again on the next call while any
+    /// are left: a frame the stack sent must not sit on the ring until something else
+    /// happens to be sent. Returns frames submitted.
     pub fn flush(&mut self) -> usize {
-        if self.tx_pending.is_empty() {
-            return 0;
-        }
-        let want = self.tx_pending.len() as u32;
-        let room = self.tx.nb_free(want).min(want) as usize;
         let mut n = 0;
-        if room > 0 {
-            // SAFETY: every pending frame belongs to this UMEM, was written by the stack,
-            // and sits in no other ring (ledger place Tx, not yet submitted).
-            n = unsafe { self.tx.produce(&self.tx_pending[..room]) };
-            for d in &self.tx_pending[..n] {
-                self.stats.tx_frames += 1;
-                self.stats.tx_bytes += d.lengths().data() as u64;
+        if !self.tx_pending.is_empty() {
+            let want = self.tx_pending.len() as u32;
+            let room = self.tx.nb_free(want).min(want) as usize;
+            if room > 0 {
+                // SAFETY: every pending frame belongs to this UMEM, was written by the
+                // stack, and sits in no other ring (ledger place Tx, not yet submitted).
+                n = unsafe { self.tx.produce(&self.tx_pending[..room]) };
+                for d in &self.tx_pending[..n] {
+                    self.stats.tx_frames += 1;
+                    self.stats.tx_bytes += d.lengths().data() as u64;
+                }
+                self.tx_pending.drain(..n);
             }
-            self.tx_pending.drain(..n);
+            if n < want as usize {
+                self.stats.tx_ring_full += 1;
+            }
         }
-        if n < want as usize {
-            self.stats.tx_ring_full += 1;
+        let mut left = self.tx_on_ring();
+        if left == 0 || (self.zero_copy && !self.tx.needs_wakeup()) {
+            return n;
         }
-        if n > 0 && (!self.zero_copy || self.tx.needs_wakeup()) {
+        if n == 0 {
+            self.stats.tx_rekicks += 1;
+        }
+        // Each kick in copy mode transmits synchronously; stop when one makes no progress.
+        for _ in 0..MAX_KICKS {
             self.stats.tx_kicks += 1;
             let _ = self.tx.wakeup();
+            let now_left = self.tx_on_ring();
+            if now_left == 0 || now_left >= left || self.zero_copy {
+                break;
+            }
+            left = now_left;
         }
         n
+    }
+
+    /// Descriptors on the TX ring the kernel has not taken yet.
+    pub fn tx_on_ring(&mut self) -> u32 {
+        self.ring_size.saturating_sub(self.tx.nb_free_exact())
+    }
+
+    /// Frames the stack wrote that the kernel has not taken yet (pending or on the ring):
+    /// a worker with any must not go to sleep.
+    pub fn tx_unsent(&mut self) -> usize {
+        self.tx_pending.len() + self.tx_on_ring() as usize
     }
 
     /// Kicks TX again without new frames (when the ring had pending descs and the kernel
@@ -371,6 +403,9 @@ impl XskQueue {
         }
     }
 }
+
+/// Kicks per flush at most (each sends up to the kernel's per-call budget).
+const MAX_KICKS: usize = 8;
 
 fn reap(cq: &mut CompQueue, scratch: &mut [FrameDesc], free: &mut Vec<FrameDesc>, ledger: &mut FrameLedger, shift: u32) -> usize {
     let mut total = 0;
