@@ -24,9 +24,18 @@ const OVERFLOW: usize = 256 * 1024;
 enum KSock {
     Unbound { ty: SockType, port: Option<u16>, opts: SocketOptions },
     Listener(TcpListener),
-    Stream { s: TcpStream, connecting: bool, out: VecDeque<u8>, opts: SocketOptions, wants_writable: bool },
+    /// `shut`: the application shut down the sending side while the overflow buffer still
+    /// held data; the FIN goes once it is written.
+    Stream { s: TcpStream, connecting: bool, out: VecDeque<u8>, opts: SocketOptions, wants_writable: bool, shut: bool },
     Datagram { u: UdpSocket, peer: Option<SocketAddrV4> },
+    /// Closed by the application with data still in the overflow buffer: the loop keeps
+    /// writing it (a close must never cut the tail of what was sent), then drops the
+    /// socket and frees the slot. Owned by nobody.
+    Closing { s: TcpStream, out: VecDeque<u8> },
 }
+
+/// The owner of a closing socket: no application.
+const NO_OWNER: usize = usize::MAX;
 
 /// One worker's kernel sockets and event loop.
 pub struct KernelNet {
@@ -67,14 +76,20 @@ impl KernelNet {
             Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
+        let mut closed = Vec::new();
         for ev in self.events.iter() {
             let fd = Fd(ev.token().0 as u32);
             let Some(Some((owner, sock))) = self.socks.get_mut(fd.0 as usize) else { continue };
             let owner = *owner;
             match sock {
+                KSock::Closing { s, out } => {
+                    if flush(s, out).is_err() || out.is_empty() || ev.is_error() || ev.is_write_closed() {
+                        closed.push(fd);
+                    }
+                }
                 KSock::Listener(_) => out.push((owner, Event::Acceptable(fd))),
                 KSock::Datagram { .. } => out.push((owner, Event::Readable(fd))),
-                KSock::Stream { s, connecting, out: buf, wants_writable, .. } => {
+                KSock::Stream { s, connecting, out: buf, wants_writable, shut, .. } => {
                     if *connecting && (ev.is_writable() || ev.is_error()) {
                         *connecting = false;
                         match s.take_error().ok().flatten().or_else(|| s.peer_addr().err()) {
@@ -87,6 +102,9 @@ impl KernelNet {
                     }
                     if ev.is_writable() {
                         let _ = flush(s, buf);
+                        if buf.is_empty() && std::mem::take(shut) {
+                            let _ = s.shutdown(std::net::Shutdown::Write);
+                        }
                         if buf.len() < OVERFLOW && *wants_writable {
                             *wants_writable = false;
                             out.push((owner, Event::Writable(fd)));
@@ -97,6 +115,12 @@ impl KernelNet {
                     }
                 }
                 KSock::Unbound { .. } => {}
+            }
+        }
+        for fd in closed {
+            if let Some(Some((_, KSock::Closing { mut s, .. }))) = self.socks.get_mut(fd.0 as usize).map(Option::take) {
+                let _ = self.poll.registry().deregister(&mut s);
+                self.free.push(fd.0);
             }
         }
         Ok(())
@@ -207,7 +231,7 @@ impl<'a> KernelIo<'a> {
         let _ = s.set_nodelay(opts.nodelay.unwrap_or(false));
         let fd = self.net.alloc(self.owner, KSock::Unbound { ty: SockType::Stream, port: None, opts });
         self.net.poll.registry().register(&mut s, Token(fd.0 as usize), Interest::READABLE | Interest::WRITABLE)?;
-        self.net.socks[fd.0 as usize] = Some((self.owner, KSock::Stream { s, connecting, out: VecDeque::new(), opts, wants_writable: false }));
+        self.net.socks[fd.0 as usize] = Some((self.owner, KSock::Stream { s, connecting, out: VecDeque::new(), opts, wants_writable: false, shut: false }));
         Ok(fd)
     }
 
@@ -231,9 +255,9 @@ impl<'a> KernelIo<'a> {
                 // Move the stream into the caller's descriptor.
                 let sock = self.net.socks[nfd.0 as usize].take();
                 self.net.free.push(nfd.0);
-                if let Some((_, KSock::Stream { mut s, connecting, out, opts, wants_writable })) = sock {
+                if let Some((_, KSock::Stream { mut s, connecting, out, opts, wants_writable, shut })) = sock {
                     self.net.poll.registry().reregister(&mut s, Token(fd.0 as usize), Interest::READABLE | Interest::WRITABLE)?;
-                    *self.get(fd)? = KSock::Stream { s, connecting, out, opts, wants_writable };
+                    *self.get(fd)? = KSock::Stream { s, connecting, out, opts, wants_writable, shut };
                 }
                 Ok(())
             }
@@ -293,9 +317,15 @@ impl<'a> KernelIo<'a> {
 
     pub fn shutdown(&mut self, fd: Fd, _how: Shutdown) -> Result<()> {
         match self.get(fd)? {
-            KSock::Stream { s, out, .. } => {
+            KSock::Stream { s, out, shut, .. } => {
                 let _ = flush(s, out);
-                s.shutdown(std::net::Shutdown::Write)
+                if out.is_empty() {
+                    s.shutdown(std::net::Shutdown::Write)
+                } else {
+                    // The FIN follows the overflow buffer (see `poll_events`).
+                    *shut = true;
+                    Ok(())
+                }
             }
             _ => Err(err(ErrorKind::NotConnected, "not connected")),
         }
@@ -313,6 +343,10 @@ impl<'a> KernelIo<'a> {
                 if opts.linger == Some(crate::time::Duration::ZERO) {
                     let sock = Socket::from(std::net::TcpStream::from(s));
                     let _ = sock.set_linger(Some(StdDuration::ZERO));
+                } else if !out.is_empty() {
+                    // Keep writing the tail; the slot is freed when it is out.
+                    self.net.socks[fd.0 as usize] = Some((NO_OWNER, KSock::Closing { s, out }));
+                    return Ok(());
                 } else {
                     let _ = reg.deregister(&mut s);
                 }
@@ -368,6 +402,7 @@ impl<'a> KernelIo<'a> {
             KSock::Listener(l) => l.local_addr().map(v4),
             KSock::Datagram { u, .. } => u.local_addr().map(v4),
             KSock::Unbound { port, .. } => Ok(SocketAddrV4::new(addr, port.unwrap_or(0))),
+            KSock::Closing { .. } => Err(err(ErrorKind::InvalidInput, "bad descriptor")),
         }
     }
 
@@ -386,6 +421,18 @@ impl<'a> KernelIo<'a> {
                 Ok(s.peek(&mut b).unwrap_or_default())
             }
             _ => Ok(0),
+        }
+    }
+
+    /// Bytes sent and not yet acknowledged by the peer, or not sent yet (SIOCOUTQ plus
+    /// the overflow buffer).
+    pub fn send_unacked(&mut self, fd: Fd) -> Result<usize> {
+        match self.get(fd)? {
+            KSock::Stream { s, out, .. } => {
+                use std::os::fd::AsFd;
+                Ok(crate::xsk::sys::unacked_bytes(s.as_fd())? + out.len())
+            }
+            _ => Err(err(ErrorKind::InvalidInput, "not a stream socket")),
         }
     }
 
