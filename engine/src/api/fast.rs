@@ -490,6 +490,12 @@ impl<'a> EngineIo<'a> {
         }
     }
 
+    /// Bytes sent and not yet acknowledged by the peer, or not sent yet (like SIOCOUTQ).
+    pub fn send_unacked(&mut self, fd: Fd) -> Result<usize> {
+        let id = self.stream(fd)?;
+        Ok(self.stack.tcp_conn_ref(id).map_or(0, |t| t.send_queued()))
+    }
+
     /// Room in a stream's send buffer.
     pub fn send_capacity(&mut self, fd: Fd) -> Result<usize> {
         let id = self.stream(fd)?;

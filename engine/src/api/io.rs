@@ -102,4 +102,6 @@ impl<'a> Io<'a> {
         recv_available(fd: Fd) -> Result<usize>);
     forward!(/// Room in a stream's send buffer: `send` of that much is accepted whole.
         send_capacity(fd: Fd) -> Result<usize>);
+    forward!(/// Bytes sent and not yet acknowledged by the peer, or not sent yet (SIOCOUTQ).
+        send_unacked(fd: Fd) -> Result<usize>);
 }

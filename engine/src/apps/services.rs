@@ -9,6 +9,9 @@
 //!   ended by `\n`, an optional `\r` before it), then sends that many bytes of the
 //!   pattern [`chargen_byte`] and closes. A malformed line resets the connection.
 //!   Unlike RFC 864's endless stream this one ends, so a client can check the total.
+//!   A count followed by `+` (`65536+\n`) keeps the connection open instead: after the
+//!   bytes (the pattern starting over at 0) the next line is read, so a client can make
+//!   many transfers on one connection.
 //! - `udp-echo:PORT` returns every datagram to its sender.
 //! - `http-echo:PORT`, see [`super::http_echo`]. After the final response the sending side
 //!   is half-closed and input is drained until the client closes (a lingering close, so a
@@ -111,7 +114,7 @@ const CHUNK: usize = 16 * 1024;
 enum State {
     Echo,
     Discard,
-    Chargen { line: Vec<u8>, total: Option<u64>, sent: u64 },
+    Chargen { line: Vec<u8>, total: Option<u64>, sent: u64, keep: bool },
     /// `pending`: bytes read from the connection the handler has not consumed yet.
     Http { h: Box<HttpEcho>, draining: bool, last: Instant, pending: Vec<u8> },
     /// Closed by us; waiting for the descriptor's last event.
@@ -145,7 +148,7 @@ impl Application for TcpService {
                     let st = match self.kind {
                         ServiceKind::Echo => State::Echo,
                         ServiceKind::Discard => State::Discard,
-                        ServiceKind::Chargen => State::Chargen { line: Vec::new(), total: None, sent: 0 },
+                        ServiceKind::Chargen => State::Chargen { line: Vec::new(), total: None, sent: 0, keep: false },
                         _ => State::Http { h: Box::new(HttpEcho::new(HttpEchoConfig::default())), draining: false, last: io.now(), pending: Vec::with_capacity(CHUNK) },
                     };
                     self.conns.insert(fd, st);
@@ -210,25 +213,31 @@ impl TcpService {
                     Ok(_) => {}
                 }
             },
-            State::Chargen { line, total, sent } => {
+            State::Chargen { line, total, sent, keep } => loop {
                 while total.is_none() {
                     match io.recv(fd, &mut buf[..1]) {
                         Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                         Ok(0) | Err(_) => return self.finish(io, fd),
                         Ok(_) => match buf[0] {
-                            b'\n' => match std::str::from_utf8(line).unwrap_or("").trim_end_matches('\r').parse::<u64>() {
-                                Ok(v) => *total = Some(v),
-                                Err(_) => return self.reset(io, fd),
+                            b'\n' => match parse_count(line) {
+                                Some((v, k)) => {
+                                    *total = Some(v);
+                                    *keep = k;
+                                    line.clear();
+                                }
+                                None => return self.reset(io, fd),
                             },
                             c if line.len() < MAX_LINE => line.push(c),
                             _ => return self.reset(io, fd),
                         },
                     }
                 }
-                // Anything after the line is read and ignored.
-                while let Ok(n) = io.recv(fd, &mut buf[..]) {
-                    if n == 0 {
-                        break;
+                if !*keep {
+                    // Anything after the line is read and ignored.
+                    while let Ok(n) = io.recv(fd, &mut buf[..]) {
+                        if n == 0 {
+                            break;
+                        }
                     }
                 }
                 let t = total.unwrap_or(0);
@@ -243,8 +252,12 @@ impl TcpService {
                         Err(_) => return,
                     }
                 }
-                self.finish(io, fd)
-            }
+                if !*keep {
+                    return self.finish(io, fd);
+                }
+                *total = None;
+                *sent = 0;
+            },
             State::Http { h, draining, last, pending } => {
                 *last = io.now();
                 if *draining {
@@ -304,6 +317,20 @@ impl TcpService {
     }
 }
 
+/// A chargen request line: a decimal count, `\r` allowed at the end, `+` after the count
+/// to keep the connection open. None when malformed.
+fn parse_count(line: &[u8]) -> Option<(u64, bool)> {
+    let s = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
+    let (digits, keep) = match s.strip_suffix('+') {
+        Some(d) => (d, true),
+        None => (s, false),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((digits.parse().ok()?, keep))
+}
+
 /// The HTTP handler's output: the connection's send buffer.
 struct IoOut<'a, 'b> {
     io: &'a mut Io<'b>,
@@ -346,6 +373,17 @@ impl Application for UdpEcho {
 #[cfg(test)]
 mod chargen_tests {
     use super::*;
+
+    #[test]
+    fn request_lines() {
+        assert_eq!(parse_count(b"65536"), Some((65536, false)));
+        assert_eq!(parse_count(b"65536\r"), Some((65536, false)));
+        assert_eq!(parse_count(b"4096+"), Some((4096, true)));
+        assert_eq!(parse_count(b"4096+\r"), Some((4096, true)));
+        for bad in [&b""[..], b"+", b"12a", b"-5", b"1 2", b"99999999999999999999999"] {
+            assert_eq!(parse_count(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn pattern_table_matches_the_byte_function_at_every_offset() {

@@ -128,6 +128,18 @@ impl EventFd {
     }
 }
 
+/// A TCP socket's unacknowledged plus unsent bytes (SIOCOUTQ).
+pub fn unacked_bytes(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one c_int through the pointer, which points at a
+    // live local; `fd` is a valid open descriptor for the call's duration.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n as *mut libc::c_int) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
 /// Waits up to `timeout_ms` until `a` or `b` is readable; returns true if one was.
 pub fn poll_either(a: BorrowedFd<'_>, b: BorrowedFd<'_>, timeout_ms: i32) -> io::Result<bool> {
     poll_in(&mut [pollin(a), pollin(b)], timeout_ms)
