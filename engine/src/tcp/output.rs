@@ -103,6 +103,10 @@ impl Tcb {
     }
 
     fn acked_now(&mut self) {
+        if self.unacked_rx > 0 {
+            self.quickacks = self.quickacks.saturating_sub(1);
+        }
+        self.ack_pushed = false;
         self.dsack = None;
         self.ack_now = false;
         self.delack_at = None;
@@ -359,11 +363,13 @@ impl Tcb {
                     window_room,
                     cwnd_room,
                     mss: room,
-                    in_flight: self.snd_max != self.snd_una,
+                    // Minshall: only a short segment still in flight holds another back.
+                    small_in_flight: self.snd_sml > self.snd_una && self.snd_sml <= self.snd_max,
                     nodelay: self.nodelay,
                     push: probe || self.fin_queued || self.push_seq.is_some_and(|p| p > seq),
                     max_window: self.max_snd_wnd,
                     override_sws: self.sws_override,
+                    cork: self.cork && !probe,
                 })
             };
             if len == 0 {
@@ -383,6 +389,9 @@ impl Tcb {
         }
         let flags = TcpFlags { fin, psh: push && len > 0, ..TcpFlags::default() };
         let seg = self.ack_segment(seq, flags, opts, len);
+        if len > 0 && len < room && seq >= self.snd_max {
+            self.snd_sml = end;
+        }
         self.snd_nxt = end + usize::from(fin);
         self.note_sent(now, seq, len, false, fin);
         Some(seg)
@@ -403,6 +412,11 @@ impl Tcb {
             }
         }
         if end > self.snd_max {
+            if len > 0 && self.last_data_rx.is_some_and(|t| now.saturating_since(t) < self.cfg.ack_delay) {
+                // Data sent soon after data arrived: an interactive exchange (Linux
+                // tcp_event_data_sent enters pingpong mode the same way).
+                self.pingpong = true;
+            }
             if self.snd_una == self.snd_max && now.saturating_since(self.last_data_tx) > self.rtt.rto() && len > 0 {
                 // RFC 5681 §4.1: restart from the initial window after an idle period.
                 let iw = super::cc::initial_window(self.neg.effective_mss(), self.cfg.initial_window);

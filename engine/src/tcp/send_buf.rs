@@ -7,7 +7,10 @@
 //!
 //! [`segment_len`] decides how much new data to put in the next segment: sender-side
 //! silly window syndrome avoidance (RFC 9293 §3.8.6.2.1) and the Nagle algorithm
-//! (RFC 896, RFC 1122 §4.2.3.4), which `nodelay` disables and a push overrides.
+//! (RFC 896, RFC 1122 §4.2.3.4) in Minshall's variant, as Linux runs it: a short segment
+//! waits only while an earlier *short* segment is unacknowledged, so the tail of a
+//! response never waits for the peer's delayed ACK of full segments before it.
+//! `nodelay` disables it and a push overrides it.
 
 use super::ring::Ring;
 use crate::wire::tcp::SeqNumber;
@@ -88,8 +91,8 @@ pub(crate) struct SegParams {
     pub cwnd_room: usize,
     /// Largest payload for this segment (effective MSS minus options, caller budget).
     pub mss: usize,
-    /// Data is outstanding (sent, unacknowledged).
-    pub in_flight: bool,
+    /// A short segment sent earlier is unacknowledged (Minshall).
+    pub small_in_flight: bool,
     pub nodelay: bool,
     /// All unsent data is pushed (explicit push, or a FIN follows it).
     pub push: bool,
@@ -97,6 +100,8 @@ pub(crate) struct SegParams {
     pub max_window: usize,
     /// The persist timer expired: send what the window allows.
     pub override_sws: bool,
+    /// Corked (the application is still writing in this pass): full segments only.
+    pub cork: bool,
 }
 
 /// Bytes of new data to send now (0: wait).
@@ -109,8 +114,9 @@ pub(crate) fn segment_len(p: &SegParams) -> usize {
         return n;
     }
     if n == p.unsent {
-        // Everything queued fits: Nagle holds a short segment while data is in flight.
-        return if p.nodelay || p.push || !p.in_flight { n } else { 0 };
+        // Everything queued fits: a cork holds it; Nagle holds a short segment while
+        // another short one is in flight.
+        return if !p.cork && (p.nodelay || p.push || !p.small_in_flight) { n } else { 0 };
     }
     // Short because of a window. The congestion window never justifies a runt; the
     // peer's window does when it is at least half the largest it offered, or when the
@@ -132,28 +138,37 @@ mod tests {
             window_room: 65_535,
             cwnd_room: 14_600,
             mss: 1460,
-            in_flight: false,
+            small_in_flight: false,
             nodelay: false,
             push: false,
             max_window: 65_535,
             override_sws: false,
+            cork: false,
         }
     }
 
     #[test]
     fn full_segments() {
         assert_eq!(segment_len(&params()), 1460);
-        assert_eq!(segment_len(&SegParams { in_flight: true, ..params() }), 1460);
+        assert_eq!(segment_len(&SegParams { small_in_flight: true, ..params() }), 1460);
     }
 
     #[test]
     fn nagle() {
         let p = SegParams { unsent: 100, ..params() };
         assert_eq!(segment_len(&p), 100);
-        let p = SegParams { in_flight: true, ..p };
+        let p = SegParams { small_in_flight: true, ..p };
         assert_eq!(segment_len(&p), 0);
         assert_eq!(segment_len(&SegParams { nodelay: true, ..p }), 100);
         assert_eq!(segment_len(&SegParams { push: true, ..p }), 100);
+    }
+
+    #[test]
+    fn cork_holds_the_short_tail_only() {
+        let p = SegParams { unsent: 100, cork: true, ..params() };
+        assert_eq!(segment_len(&p), 0);
+        assert_eq!(segment_len(&SegParams { nodelay: true, push: true, ..p }), 0);
+        assert_eq!(segment_len(&SegParams { unsent: 5000, ..p }), 1460);
     }
 
     #[test]

@@ -108,6 +108,12 @@ pub struct Tcb {
     /// Data up to here is pushed (sent without waiting on Nagle).
     pub(super) push_seq: Option<SeqNumber>,
     pub(super) nodelay: bool,
+    /// End of the last short (less than a full segment) data segment sent: Nagle in
+    /// Minshall's variant holds a short segment only while this one is unacknowledged
+    /// (Linux `snd_sml`).
+    pub(super) snd_sml: SeqNumber,
+    /// Hold a short tail until uncorked (see [`Tcb::set_cork`]).
+    pub(super) cork: bool,
 
     // Timestamps (RFC 7323).
     pub(super) ts_recent: u32,
@@ -168,6 +174,19 @@ pub struct Tcb {
     pub(super) ack_now: bool,
     /// In-order bytes received since our last ACK (delayed-ACK policy).
     pub(super) unacked_rx: usize,
+    /// Quick-ACK mode (Linux `icsk_ack.quick`): ACKs left to send at once, without the
+    /// delayed-ACK timer; refilled on a connection's first data and after an idle gap
+    /// longer than the RTO, so a sender's slow start is not paced by our delays.
+    pub(super) quickacks: u32,
+    /// When in-order data last arrived.
+    pub(super) last_data_rx: Option<Instant>,
+    /// A short (pushed) segment arrived since our last ACK: acknowledge it as soon as
+    /// the application has read everything (Linux `ICSK_ACK_PUSHED`).
+    pub(super) ack_pushed: bool,
+    /// Interactive (request/response) connection: we sent data soon after receiving,
+    /// so ACKs wait to ride on the reply (Linux pingpong mode; left when the
+    /// delayed-ACK timer fires).
+    pub(super) pingpong: bool,
     /// Largest payload seen from the peer: "full-sized" for the delayed-ACK policy.
     pub(super) rcv_mss: usize,
     pub(super) pending_rst: Option<PendingRst>,
@@ -230,6 +249,8 @@ impl Tcb {
             app_closed: false,
             push_seq: None,
             nodelay: cfg.nodelay,
+            snd_sml: iss,
+            cork: false,
             ts_recent: 0,
             ts_recent_at: None,
             // RFC 7323 §7.1: a per-connection offset; the ISN is already a keyed hash.
@@ -266,6 +287,10 @@ impl Tcb {
             tlp_probing: false,
             ack_now: false,
             unacked_rx: 0,
+            quickacks: 0,
+            last_data_rx: None,
+            ack_pushed: false,
+            pingpong: false,
             rcv_mss: options::DEFAULT_MSS.min(usize::from(cfg.mss)),
             pending_rst: None,
             dsack: None,
@@ -371,6 +396,18 @@ impl Tcb {
 
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.nodelay = nodelay;
+    }
+
+    /// While corked, only full segments leave: the short tail of what the application
+    /// wrote waits until it uncorks (like TCP_CORK; the stack corks during an
+    /// application's pass and uncorks at its end, as Linux autocorks, so a loop of
+    /// writes does not put a runt segment after each one).
+    pub fn set_cork(&mut self, cork: bool) {
+        self.cork = cork;
+    }
+
+    pub fn corked(&self) -> bool {
+        self.cork
     }
 
     pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>) {
@@ -685,6 +722,12 @@ impl Tcb {
     /// to matter (by at least min(buffer / 2, MSS) and at least doubled).
     fn after_read(&mut self) {
         if !matches!(self.state, State::Established | State::FinWait1 | State::FinWait2) || self.fin_received {
+            return;
+        }
+        if self.ack_pushed && !self.pingpong && self.unacked_rx > 0 && self.recv_buf.len() == 0 {
+            // The peer pushed and waits; we are not about to answer with data.
+            self.ack_now = true;
+            self.counters.pushed_acks += 1;
             return;
         }
         let cur = dist(self.rcv_adv, self.rcv_nxt);

@@ -109,8 +109,32 @@ fn full_segments_are_not_held_by_nagle() {
 }
 
 #[test]
+fn nagle_minshall_sends_the_tail_behind_full_segments() {
+    // Linux's Nagle (Minshall): the short tail of a write goes at once while only full
+    // segments are unacknowledged; a peer delaying its ACK of those must not hold it.
+    let mut t = established();
+    t.send(&pattern(2500));
+    let segs = recv_all(&mut t, ms(0));
+    assert_eq!(segs.iter().map(Out::len).collect::<Vec<_>>(), vec![1000, 1000, 500]);
+    // Now a short segment is in flight: the next short one waits for its ACK.
+    t.send(&pattern(300));
+    recv_nothing(&mut t, ms(0));
+    send(&mut t, ms(5), &Seg::ack(P, L + 2000));
+    recv_nothing(&mut t, ms(5));
+    send(&mut t, ms(6), &Seg::ack(P, L + 2500));
+    assert_eq!(recv_one(&mut t, ms(6)).brief(), b(L + 2500, P, "PA", 300));
+}
+
+/// A connection past quick-ACK mode (its first data long acknowledged, not idle).
+fn past_quickack(t: &mut Tcb, now: Instant) {
+    t.quickacks = 0;
+    t.last_data_rx = Some(now);
+}
+
+#[test]
 fn receive_in_order_with_delayed_ack() {
     let mut t = established();
+    past_quickack(&mut t, ms(10));
     send(&mut t, ms(10), &Seg::ack(P, L).data(&pattern(500)));
     recv_nothing(&mut t, ms(10));
     assert_eq!(t.poll_timeout(), Some(ms(50)));
@@ -128,6 +152,7 @@ fn receive_in_order_with_delayed_ack() {
 #[test]
 fn ack_every_second_full_segment() {
     let mut t = established();
+    past_quickack(&mut t, ms(0));
     let d = pattern(1000);
     send(&mut t, ms(0), &Seg::ack(P, L).data(&d));
     recv_nothing(&mut t, ms(0));
@@ -137,6 +162,64 @@ fn ack_every_second_full_segment() {
     send(&mut t, ms(2), &Seg::ack(P + 2000, L).data(&d));
     recv_nothing(&mut t, ms(2));
     assert_eq!(t.poll_timeout(), Some(ms(42)));
+    // A full segment and a short one: more than one full segment waits (Linux acks
+    // when more than rcv_mss is unacknowledged).
+    send(&mut t, ms(3), &Seg::ack(P + 3000, L).data(&d[..200]));
+    assert_eq!(recv_one(&mut t, ms(3)).brief(), b(L, P + 3200, "A", 0));
+}
+
+#[test]
+fn quick_acks_at_start_and_after_idle() {
+    // Linux quick-ACK mode: the first segments of a connection are acknowledged at
+    // once, so the sender's slow start is not paced by our delayed-ACK timer.
+    let mut t = established();
+    let d = pattern(100);
+    let mut seq = P;
+    for i in 0..16u64 {
+        send(&mut t, ms(i), &Seg::ack(seq, L).data(&d));
+        seq += 100;
+        assert_eq!(recv_one(&mut t, ms(i)).brief(), b(L, seq, "A", 0), "quick ack {i}");
+    }
+    // Quick-ACK mode spent: the next short segment waits for the timer.
+    send(&mut t, ms(20), &Seg::ack(seq, L).data(&d));
+    seq += 100;
+    recv_nothing(&mut t, ms(20));
+    tick(&mut t, ms(60));
+    assert_eq!(recv_one(&mut t, ms(60)).brief(), b(L, seq, "A", 0));
+    // Idle longer than the RTO (200 ms floor): quick again.
+    send(&mut t, ms(400), &Seg::ack(seq, L).data(&d));
+    seq += 100;
+    assert_eq!(recv_one(&mut t, ms(400)).brief(), b(L, seq, "A", 0));
+}
+
+#[test]
+fn pushed_segment_acked_once_read_unless_a_reply_is_expected() {
+    // Linux ICSK_ACK_PUSHED: a short segment is acknowledged as soon as the application
+    // has read everything, instead of after the delayed-ACK timer (an upload's tail).
+    let mut t = established();
+    past_quickack(&mut t, ms(0));
+    send(&mut t, ms(1), &Seg::ack(P, L).data(&pattern(300)));
+    recv_nothing(&mut t, ms(1));
+    assert_eq!(read_all(&mut t).len(), 300);
+    assert_eq!(recv_one(&mut t, ms(1)).brief(), b(L, P + 300, "A", 0));
+    assert_eq!(t.counters().pushed_acks, 1);
+    // Interactive: we answer soon after each request, so the ACK rides on the reply.
+    t.send(b"reply");
+    assert_eq!(recv_one(&mut t, ms(2)).brief(), b(L, P + 300, "PA", 5));
+    assert!(t.pingpong);
+    send(&mut t, ms(3), &Seg::ack(P + 300, L + 5).data(&pattern(300)));
+    recv_nothing(&mut t, ms(3));
+    read_all(&mut t);
+    recv_nothing(&mut t, ms(3));
+    t.send(b"reply");
+    assert_eq!(recv_one(&mut t, ms(3)).brief(), b(L + 5, P + 600, "PA", 5));
+    // No reply within the delayed-ACK timeout: the timer acks and the connection
+    // stops counting as interactive.
+    send(&mut t, ms(4), &Seg::ack(P + 600, L + 10).data(&pattern(300)));
+    read_all(&mut t);
+    tick(&mut t, ms(44));
+    assert_eq!(recv_one(&mut t, ms(44)).brief(), b(L + 10, P + 900, "A", 0));
+    assert!(!t.pingpong);
 }
 
 #[test]
