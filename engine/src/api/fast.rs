@@ -328,7 +328,7 @@ impl<'a> EngineIo<'a> {
             return Err(err(ErrorKind::WouldBlock, "send buffer full"));
         }
         let mut sink = SinkRef(self.tx);
-        self.stack.tcp_flush(self.now, &mut sink, id);
+        self.stack.tcp_flush_corked(self.now, &mut sink, id);
         Ok(n)
     }
 
@@ -505,7 +505,14 @@ impl<'a> EngineIo<'a> {
 
 /// Delivers the stack's pending events to their applications until none are left (each
 /// callback may cause more). Bounded, so a misbehaving application cannot spin forever.
+/// Ends with the pass's uncork: data the applications wrote leaves in full segments plus
+/// one tail per connection.
 pub fn dispatch(stack: &mut Stack, tx: &mut dyn DynSink, fds: &mut FdTable, apps: &mut [Box<dyn Application>], now: Instant, scratch: &mut Vec<StackEvent>) {
+    dispatch_events(stack, tx, fds, apps, now, scratch);
+    stack.tcp_uncork(now, &mut SinkRef(tx));
+}
+
+fn dispatch_events(stack: &mut Stack, tx: &mut dyn DynSink, fds: &mut FdTable, apps: &mut [Box<dyn Application>], now: Instant, scratch: &mut Vec<StackEvent>) {
     for _ in 0..64 {
         scratch.clear();
         stack.take_events(scratch);

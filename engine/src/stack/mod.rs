@@ -141,6 +141,8 @@ pub struct Stack {
     /// segments this batch, serviced once at its end.
     batching: bool,
     deferred: Vec<u32>,
+    /// Connections corked during the application pass (see [`Stack::tcp_flush_corked`]).
+    corked: Vec<u32>,
 }
 
 impl Stack {
@@ -160,7 +162,7 @@ impl Stack {
             counters: StackCounters::default(),
             cfg,
         };
-        Stack { net, reasm, icmp_errors: RateLimiter::icmp_default(), tcp, udp, worker, batching: false, deferred: Vec::new() }
+        Stack { net, reasm, icmp_errors: RateLimiter::icmp_default(), tcp, udp, worker, batching: false, deferred: Vec::new(), corked: Vec::new() }
     }
 
     /// Announces our addresses (gratuitous ARP). Call once when the datapath is up.

@@ -379,6 +379,34 @@ impl super::Stack {
         self.service(now, tx, id.0);
     }
 
+    /// After the application queued data: send the full segments now and hold a short
+    /// tail until [`Stack::tcp_uncork`] at the end of the application pass, so a loop of
+    /// writes sends full segments rather than a runt after each write (Linux
+    /// autocorking). A runt mid-stream also holds back the real tail under Nagle
+    /// (Minshall) until the peer's delayed ACK.
+    pub fn tcp_flush_corked<S: FrameSink>(&mut self, now: Instant, tx: &mut S, id: ConnId) {
+        if let Some(c) = self.tcp.conns.get_mut(id.0 as usize).and_then(Option::as_mut) {
+            if !c.tcb.corked() {
+                c.tcb.set_cork(true);
+                self.corked.push(id.0);
+            }
+        }
+        self.service(now, tx, id.0);
+    }
+
+    /// The application pass is over: send what corked connections hold.
+    pub fn tcp_uncork<S: FrameSink>(&mut self, now: Instant, tx: &mut S) {
+        let mut ids = std::mem::take(&mut self.corked);
+        for &id in &ids {
+            if let Some(c) = self.tcp.conns.get_mut(id as usize).and_then(Option::as_mut) {
+                c.tcb.set_cork(false);
+                self.service(now, tx, id);
+            }
+        }
+        ids.clear();
+        self.corked = ids;
+    }
+
     /// After the application used [`Stack::tcp_conn`]: send what it queued, re-arm timers.
     pub fn tcp_flush<S: FrameSink>(&mut self, now: Instant, tx: &mut S, id: ConnId) {
         self.service(now, tx, id.0);

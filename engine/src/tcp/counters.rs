@@ -52,6 +52,12 @@ pub struct TcpCounters {
     pub delayed_acks: u64,
     /// Window updates sent because the application read data.
     pub window_updates: u64,
+    /// ACKs sent at once because the application read all of a pushed (short) segment
+    /// and no reply was expected.
+    pub pushed_acks: u64,
+    /// D-SACK blocks received: the peer got a segment twice, usually a spurious
+    /// retransmission of ours (RFC 2883).
+    pub dsacks_received: u64,
     /// RTT samples taken.
     pub rtt_samples: u64,
     /// Segments RACK (RFC 8985) marked lost: by time on an ACK or the reorder timer, or
@@ -93,6 +99,8 @@ impl TcpCounters {
             acks_sent,
             delayed_acks,
             window_updates,
+            pushed_acks,
+            dsacks_received,
             rtt_samples,
             rack_losses,
             tlp_probes,
@@ -123,6 +131,8 @@ impl TcpCounters {
         self.acks_sent += acks_sent;
         self.delayed_acks += delayed_acks;
         self.window_updates += window_updates;
+        self.pushed_acks += pushed_acks;
+        self.dsacks_received += dsacks_received;
         self.rtt_samples += rtt_samples;
         self.rack_losses += rack_losses;
         self.tlp_probes += tlp_probes;

@@ -5,6 +5,9 @@
 //! the delayed-ACK policy (RFC 1122 §4.2.3.2: every second full-sized segment, at once
 //! for out-of-order data, a gap fill or a duplicate) and D-SACK reports (RFC 2883).
 
+/// Quick ACKs at most per refill (Linux TCP_MAX_QUICKACKS).
+const MAX_QUICKACKS: u32 = 16;
+
 use super::cc::CongestionControl;
 use super::rack_tlp::is_dsack;
 use super::tcb::{dist, Recovery, Tcb, DUP_THRESH, PAWS_IDLE};
@@ -250,6 +253,9 @@ impl Tcb {
         }
         let window = usize::from(seg.window) << self.neg.snd_shift;
         let blocks = if self.neg.sack { seg.options.sack_blocks() } else { &[] };
+        if is_dsack(blocks, ack) {
+            self.counters.dsacks_received += 1;
+        }
         let prior_una = self.snd_una;
         let prior_flight = dist(self.snd_max, self.snd_una);
         let mut newly = 0;
@@ -463,10 +469,14 @@ impl Tcb {
         if r.delivered > 0 {
             self.rcv_mss = self.rcv_mss.max(data.len()).min(usize::from(self.cfg.mss));
             self.unacked_rx += r.delivered;
+            self.note_data_rx(now, data.len());
+            // Linux's __tcp_ack_snd_check: more than one full segment unacknowledged,
+            // quick-ACK mode, or out-of-order data: at once; else the delayed-ACK timer.
             if r.filled_gap
                 || self.recv_buf.has_out_of_order()
                 || self.cfg.ack_delay.is_zero()
-                || self.unacked_rx >= 2 * self.rcv_mss
+                || self.unacked_rx > self.rcv_mss
+                || (self.quickacks > 0 && !self.pingpong)
             {
                 self.ack_now = true;
             } else if self.delack_at.is_none() {
@@ -479,6 +489,21 @@ impl Tcb {
             self.ack_now = true;
         }
         r.trimmed == 0 && !r.dropped && data.len() == payload.len()
+    }
+
+    /// In-order data of `len` bytes arrived: quick-ACK mode on the first data and after
+    /// an idle gap longer than the RTO (Linux `tcp_event_data_recv`), and the push mark
+    /// for a short segment.
+    fn note_data_rx(&mut self, now: Instant, len: usize) {
+        let idle = self.last_data_rx.is_none_or(|t| now.saturating_since(t) > self.rtt.rto());
+        if idle {
+            let segs = (self.recv_buf.capacity() / (2 * self.rcv_mss.max(1))) as u32;
+            self.quickacks = segs.clamp(2, MAX_QUICKACKS);
+        }
+        self.last_data_rx = Some(now);
+        if len < self.rcv_mss {
+            self.ack_pushed = true;
+        }
     }
 
     /// Payload `[seq, seq + len)` arrived: what of it was received before is reported

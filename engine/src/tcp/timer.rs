@@ -70,6 +70,8 @@ impl Tcb {
             self.delack_at = None;
             self.ack_now = true;
             self.counters.delayed_acks += 1;
+            // The reply the ACK waited for did not come: not interactive after all.
+            self.pingpong = false;
         }
         if self.rack_at.is_some_and(|t| t <= now) {
             self.rack_at = None;
