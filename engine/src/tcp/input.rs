@@ -221,9 +221,14 @@ impl Tcb {
         self.terminate(error);
     }
 
-    /// An RTT sample from the timestamp echo, or from the Karn-timed segment.
+    /// An RTT sample: in microseconds from RACK's record of a newly acknowledged,
+    /// never-retransmitted segment when there is one (as Linux prefers its skb send
+    /// times), else from the millisecond timestamp echo, or from the Karn-timed segment.
     fn sample_rtt(&mut self, now: Instant, seg: &TcpRepr, ack: SeqNumber) {
-        if self.neg.timestamps {
+        if let Some(rtt) = self.rack_enabled().then(|| self.rack.seq_rtt(now, ack)).flatten() {
+            self.rtt.sample(rtt);
+            self.counters.rtt_samples += 1;
+        } else if self.neg.timestamps {
             if let Some((_, tsecr)) = seg.options.timestamps {
                 let ms = self.ts_now(now).wrapping_sub(tsecr);
                 // Beyond an hour the echo is bogus.

@@ -146,6 +146,19 @@ impl Rack {
     }
 
     #[cfg(test)]
+    /// An RTT sample for an ACK of everything below `ack`, before [`Rack::on_ack`]
+    /// takes it: from the oldest never-retransmitted record it newly acknowledges, not
+    /// SACKed before (as Linux takes `seq_rtt_us` from the first newly acked skb), so it
+    /// includes the peer's ACK delay. None when any of them was retransmitted (Karn).
+    pub fn seq_rtt(&self, now: Instant, ack: SeqNumber) -> Option<Duration> {
+        let mut acked = self.sent.iter().take_while(|r| r.end <= ack);
+        if acked.clone().any(|r| r.retransmitted) {
+            // Karn: the ACK may be for an earlier transmission.
+            return None;
+        }
+        acked.find(|r| !r.sacked).map(|r| now.saturating_since(r.xmit))
+    }
+
     pub fn min_rtt(&self) -> Option<Duration> {
         self.min_rtt.map(|m| m.0)
     }

@@ -292,3 +292,35 @@ fn no_rack_or_probes_without_sack() {
     assert_eq!(t.poll_timeout(), Some(ms(210)));
     assert_eq!(t.rack.records(), 0);
 }
+
+#[test]
+fn srtt_in_microseconds_from_send_times() {
+    // A 50 us path with timestamps, which tick in milliseconds and would say 0 us: the
+    // RFC 6298 estimator takes microsecond samples from the segments' send times.
+    let c = TcpConfig { sack: true, timestamps: true, ..cfg() };
+    let mut t = Tcb::connect(us(0), LOCAL, REMOTE, SeqNumber(ISS), &c);
+    recv_one(&mut t, us(0));
+    let mut sa = Seg::ack(PEER_ISS, ISS + 1).syn().mss(1000).ts(7, 0);
+    sa.options.sack_permitted = true;
+    send(&mut t, us(80), &sa);
+    recv_one(&mut t, us(80));
+    assert!(t.negotiated().1);
+    let samples = t.counters().rtt_samples;
+    // Segments of 988 octets (MSS 1000 less the timestamp option).
+    t.send(&pattern(3 * 988));
+    assert_eq!(recv_all(&mut t, us(1000)).len(), 3);
+    send(&mut t, us(1050), &Seg::ack(P, L + 2 * 988).ts(8, 1));
+    assert_eq!(t.counters().rtt_samples, samples + 1);
+    let srtt = t.srtt().unwrap();
+    assert!(srtt > Duration::ZERO && srtt <= Duration::from_micros(80), "srtt {srtt:?}");
+    // Karn: an ACK covering a retransmission gives no microsecond sample.
+    let fire = us(1050) + t.rto();
+    t.handle_timeout(fire);
+    let rexmit = recv_all(&mut t, fire);
+    assert_eq!(rexmit[0].seq(), L + 2 * 988);
+    let before = t.srtt();
+    send(&mut t, fire + Duration::from_micros(60), &Seg::ack(P, L + 3 * 988).ts(9, 1));
+    // The timestamp echo (1, from before the retransmission) still gives its
+    // millisecond sample, as Linux falls back to it; no 60 us one from the send time.
+    assert_ne!(t.srtt(), before.map(|s| (s * 7 + Duration::from_micros(60)) / 8));
+}
