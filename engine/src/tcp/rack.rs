@@ -145,7 +145,6 @@ impl Rack {
         self.srtt
     }
 
-    #[cfg(test)]
     /// An RTT sample for an ACK of everything below `ack`, before [`Rack::on_ack`]
     /// takes it: from the oldest never-retransmitted record it newly acknowledges, not
     /// SACKed before (as Linux takes `seq_rtt_us` from the first newly acked skb), so it
@@ -159,6 +158,7 @@ impl Rack {
         acked.find(|r| !r.sacked).map(|r| now.saturating_since(r.xmit))
     }
 
+    #[cfg(test)]
     pub fn min_rtt(&self) -> Option<Duration> {
         self.min_rtt.map(|m| m.0)
     }
