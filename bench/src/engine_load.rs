@@ -14,6 +14,8 @@ use hdrhistogram::Histogram;
 
 use crate::load::{new_histogram, parse_head, LoadResult, HTTP_REQUEST};
 
+pub mod fct;
+
 /// What the generator measured, shared with the thread that waits for it.
 #[derive(Default)]
 struct Shared {
@@ -249,7 +251,6 @@ impl Application for Generator {
 /// `target`, and returns what it measured.
 #[allow(clippy::too_many_arguments)]
 pub fn run(iface: &str, ip: Ipv4Addr, core: usize, target: SocketAddrV4, mode: Mode, conns: usize, duration: Duration, warmup: Duration) -> anyhow::Result<LoadResult> {
-    use clap::Parser;
     let shared = Arc::new(Mutex::new(Shared::default()));
     let sh = shared.clone();
     let factory: AppFactory = Arc::new(move |_| -> Box<dyn Application> {
@@ -271,28 +272,75 @@ pub fn run(iface: &str, ip: Ipv4Addr, core: usize, target: SocketAddrV4, mode: M
             scratch: vec![0u8; 16384].into_boxed_slice(),
         })
     });
-    let cli = bypass::cli::Cli::try_parse_from([
-        "bypass", "run", "--iface", iface, "--ip", &format!("{ip}/24"), "--queues", "1", "--cores", &core.to_string(), "--poll", "busy",
-    ])?;
-    let bypass::cli::Command::Run(args) = cli.command else { anyhow::bail!("bad client engine arguments") };
-    let stop = Arc::new(AtomicBool::new(false));
-    let st = stop.clone();
-    let engine = std::thread::spawn(move || bypass::engine::run_with(&args, st, false, &[factory], |_| {}));
+    let engine = ClientEngine::start(&ClientEngineOpts { iface: iface.into(), ip, cores: core.to_string(), queues: 1, poll: "busy".into(), fault: None, kernel_backend: false }, factory)?;
     let limit = std::time::Instant::now() + Duration::from_secs(1) + warmup + duration + Duration::from_secs(10);
     let result = loop {
         if let Some(r) = shared.lock().ok().and_then(|mut s| s.done.take()) {
             break Ok(r);
         }
-        if engine.is_finished() || std::time::Instant::now() > limit {
+        if !engine.running() || std::time::Instant::now() > limit {
             break Err(anyhow::anyhow!("the client engine stopped or never finished"));
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    match engine.join() {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => anyhow::bail!("client engine: {e}"),
-        Err(_) => anyhow::bail!("client engine panicked"),
-    }
+    engine.stop()?;
     result
+}
+
+/// How to start a client engine.
+#[derive(Debug, Clone)]
+pub struct ClientEngineOpts {
+    pub iface: String,
+    pub ip: Ipv4Addr,
+    /// `--cores`, e.g. `0` or `0,0`.
+    pub cores: String,
+    pub queues: u32,
+    /// `busy` or `adaptive`.
+    pub poll: String,
+    /// `--fault`, e.g. `drop=5`.
+    pub fault: Option<String>,
+    /// `--backend kernel`: the same application over kernel sockets (tests).
+    pub kernel_backend: bool,
+}
+
+/// An engine inside this process (on the client end of the veth pair) running one
+/// application instance per worker.
+pub struct ClientEngine {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<Result<bypass::engine::Report, bypass::engine::EngineError>>,
+}
+
+impl ClientEngine {
+    pub fn start(o: &ClientEngineOpts, factory: AppFactory) -> anyhow::Result<ClientEngine> {
+        use clap::Parser;
+        let (ip, queues) = (format!("{}/24", o.ip), o.queues.to_string());
+        let mut argv = vec!["bypass", "run", "--iface", &o.iface, "--ip", &ip, "--queues", &queues, "--cores", &o.cores, "--poll", &o.poll];
+        if let Some(f) = &o.fault {
+            argv.extend(["--fault", f.as_str()]);
+        }
+        if o.kernel_backend {
+            argv.extend(["--backend", "kernel"]);
+        }
+        let cli = bypass::cli::Cli::try_parse_from(argv)?;
+        let bypass::cli::Command::Run(args) = cli.command else { anyhow::bail!("bad client engine arguments") };
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        let handle = std::thread::spawn(move || bypass::engine::run_with(&args, st, false, &[factory], |_| {}));
+        Ok(ClientEngine { stop, handle })
+    }
+
+    /// Whether the engine thread is still running.
+    pub fn running(&self) -> bool {
+        !self.handle.is_finished()
+    }
+
+    /// Stops the engine and waits for it.
+    pub fn stop(self) -> anyhow::Result<()> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        match self.handle.join() {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => anyhow::bail!("client engine: {e}"),
+            Err(_) => anyhow::bail!("client engine panicked"),
+        }
+    }
 }

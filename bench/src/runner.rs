@@ -50,7 +50,7 @@ pub enum Side {
 }
 
 impl Side {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Side::Engine => "engine",
             Side::Kernel => "kernel",
@@ -79,7 +79,7 @@ const SERVICES: [&str; 12] = [
 ];
 
 /// A running server process.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     /// The server's own pid (the child is `ip netns exec`, which execs into it).
     pid: u32,
@@ -87,11 +87,19 @@ struct Server {
 
 impl Server {
     fn start(s: &Setup, side: Side) -> Result<Server> {
+        let poll = if side == Side::KernelBlocking { "adaptive" } else { "busy" };
+        Server::start_with(s, side, 1, poll)
+    }
+
+    /// Starts a server with `queues` workers (all pinned to the server CPU) polling the
+    /// `poll` way (`busy` or `adaptive`).
+    pub(crate) fn start_with(s: &Setup, side: Side, queues: u32, poll: &str) -> Result<Server> {
         let cpu = s.server_cpu.to_string();
+        let cores = vec![cpu.as_str(); queues.max(1) as usize].join(",");
+        let queues = queues.max(1).to_string();
         let mut cmd = Command::new("ip");
         // taskset resets the CPU mask this (client-pinned) process would pass on.
-        let poll = if side == Side::KernelBlocking { "adaptive" } else { "busy" };
-        cmd.args(["netns", "exec", &s.eng_ns, "taskset", "-c", &cpu, &s.bypass, "run", "--iface", &s.iface, "--queues", "1", "--cores", &cpu, "--poll", poll]);
+        cmd.args(["netns", "exec", &s.eng_ns, "taskset", "-c", &cpu, &s.bypass, "run", "--iface", &s.iface, "--queues", &queues, "--cores", &cores, "--poll", poll]);
         match side {
             Side::Engine => cmd.args(["--ip", &format!("{}/24", s.engine_ip)]),
             Side::RawAfXdp => cmd.args(["--ip", &format!("{}/24", s.engine_ip), "--reflect-udp", "7"]),
@@ -115,6 +123,11 @@ impl Server {
         Ok(Server { child, pid })
     }
 
+    /// The server's pid (not the `ip netns exec` wrapper's: it execs into the server).
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// The engine's TCP retransmissions so far (from `bypass stat`).
     fn engine_retransmits(&self, bypass: &str) -> Option<u64> {
         let out = Command::new(bypass).args(["stat", "--json", "--pid", &self.pid.to_string()]).output().ok()?;
@@ -122,7 +135,7 @@ impl Server {
         Some(v["workers"].as_array()?.iter().filter_map(|w| w["tcp"]["retransmits"].as_u64()).sum())
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         let _ = Command::new("kill").args(["-INT", &self.pid.to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
