@@ -6,11 +6,14 @@
 //!   sampling from `/proc`.
 //! * [`report`]: the result model (`results.json`), the Markdown table and the
 //!   SVG charts.
+//! * [`fct`]: the flow-completion-time family (`--fct`): transfers of 4 KiB to 16 MiB,
+//!   fresh or reused connections, under loss, engine against kernel.
 //!
 //! The runner that starts the servers lives in `main.rs`.
 #![forbid(unsafe_code)]
 
 pub mod engine_load;
+pub mod fct;
 pub mod load;
 pub mod outside;
 pub mod report;

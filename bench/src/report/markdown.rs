@@ -15,10 +15,15 @@ pub fn render_markdown(r: &Report) -> String {
     if !r.meta.is_empty() {
         out.push('\n');
     }
-    main_table(&mut out, &r.cases);
-    resources_table(&mut out, &r.cases);
-    notes(&mut out, &r.cases);
-    charts(&mut out, &r.cases);
+    if !r.cases.is_empty() {
+        main_table(&mut out, &r.cases);
+        resources_table(&mut out, &r.cases);
+        notes(&mut out, &r.cases);
+        charts(&mut out, &r.cases);
+    }
+    if !r.fct.is_empty() {
+        out.push_str(&crate::fct::render_fct(&r.fct, &r.fct_notes));
+    }
     out
 }
 

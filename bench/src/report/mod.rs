@@ -163,6 +163,12 @@ pub struct Report {
     #[serde(default)]
     pub meta: BTreeMap<String, String>,
     pub cases: Vec<CaseResult>,
+    /// Flow-completion-time rows (`--fct`, or the short family of `--quick`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fct: Vec<crate::fct::FctRow>,
+    /// Notes on the FCT family (plan, how loss was made, first errors are in the rows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fct_notes: Vec<String>,
 }
 
 /// File name of the ratio bar chart in a run directory.
@@ -176,7 +182,7 @@ pub fn latency_svg_name(case: &str) -> String {
 impl Report {
     /// An empty report for a run started at `started_unix`.
     pub fn new(started_unix: u64) -> Self {
-        Report { run: run_dir_name(started_unix), started_unix, meta: BTreeMap::new(), cases: Vec::new() }
+        Report { run: run_dir_name(started_unix), started_unix, meta: BTreeMap::new(), cases: Vec::new(), fct: Vec::new(), fct_notes: Vec::new() }
     }
 
     pub fn to_json(&self) -> serde_json::Result<String> {
