@@ -5,6 +5,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bypass_bench::fct::plan::{FctArgs, FctPlan};
 use bypass_bench::report::{render_markdown, Report};
 use bypass_bench::runner::{self, Setup};
 use clap::Parser;
@@ -52,13 +53,60 @@ struct Args {
     only: Option<String>,
     #[arg(long, default_value = "bench-results")]
     out: std::path::PathBuf,
-    /// Fail (exit 1) if any case saw errors, besides cases without a figure.
+    /// Fail (exit 1) if any case saw errors, besides cases without a figure (with the
+    /// FCT family: any failed or early-ended transfer, or unreadable counters).
     #[arg(long)]
     check: bool,
+    /// Run only the flow-completion-time family (a short version of it is part of --quick).
+    #[arg(long)]
+    fct: bool,
+    /// FCT: transfers per (kind, size, connection use) and side [default: 20; 5 with --quick].
+    #[arg(long, value_name = "N")]
+    fct_transfers: Option<usize>,
+    /// FCT: loss percentages each way, e.g. `0,1,5` [default: 0,1,5; 0 with --quick].
+    #[arg(long, value_name = "LIST")]
+    fct_loss: Option<String>,
+    /// FCT: server queues (and veth channels), e.g. `1,2` [default: 1,2; 1 with --quick].
+    #[arg(long, value_name = "LIST")]
+    fct_queues: Option<String>,
+    /// FCT: server poll modes, `busy,adaptive` [default: both; busy with --quick].
+    #[arg(long, value_name = "LIST")]
+    fct_poll: Option<String>,
+    /// FCT: transfer sizes, e.g. `4k,64k,1m,16m` [default: those; 64k,1m with --quick].
+    #[arg(long, value_name = "LIST")]
+    fct_sizes: Option<String>,
+    /// FCT: kinds, `echo,download,upload,http-post` [default: all].
+    #[arg(long, value_name = "LIST")]
+    fct_kinds: Option<String>,
+    /// FCT: connection use, `fresh,reused` [default: both].
+    #[arg(long, value_name = "LIST")]
+    fct_conns: Option<String>,
+    /// FCT: seconds a single transfer may take before it counts as an error [default: 30].
+    #[arg(long, value_name = "SECS")]
+    fct_timeout: Option<f64>,
 }
 
 fn main() {
     let a = Args::parse();
+    let fct_args = FctArgs {
+        kinds: a.fct_kinds.clone(),
+        sizes: a.fct_sizes.clone(),
+        conns: a.fct_conns.clone(),
+        loss: a.fct_loss.clone(),
+        queues: a.fct_queues.clone(),
+        poll: a.fct_poll.clone(),
+        transfers: a.fct_transfers,
+        timeout_s: a.fct_timeout,
+    };
+    // The short FCT family is part of --quick (unless --only names other cases).
+    let run_fct = a.fct || (a.quick && a.only.as_deref().is_none_or(|o| "fct".contains(o)));
+    let fct_plan = match FctPlan::from_args(a.quick, &fct_args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("bypass-bench: {e}");
+            std::process::exit(2);
+        }
+    };
     let (duration, warmup) = if a.quick { (1.0, 0.3) } else { (a.duration, a.warmup) };
     let setup = Setup {
         bypass: a.bypass,
@@ -73,7 +121,7 @@ fn main() {
         client_engine: a.client_iface.clone().zip(a.client_ip),
         client_cpu: a.client_cpu,
     };
-    let mut cases = runner::cases(a.quick);
+    let mut cases = if a.fct { Vec::new() } else { runner::cases(a.quick) };
     if setup.client_engine.is_none() {
         cases.retain(|c| c.e2e.is_none());
     }
@@ -82,13 +130,23 @@ fn main() {
     }
     let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let mut report = Report::new(started);
-    report.meta.insert("duration_s".into(), format!("{duration}"));
-    report.meta.insert("warmup_s".into(), format!("{warmup}"));
-    report.meta.insert("rounds".into(), a.rounds.max(1).to_string());
+    // scripts/bench passes its own command line; by hand, this process's.
+    let command = std::env::var("BYPASS_BENCH_COMMAND").unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" "));
+    report.meta.insert("command".into(), command);
+    if !cases.is_empty() {
+        report.meta.insert("duration_s".into(), format!("{duration}"));
+        report.meta.insert("warmup_s".into(), format!("{warmup}"));
+        report.meta.insert("rounds".into(), a.rounds.max(1).to_string());
+    }
     report.meta.insert("server_cpu".into(), setup.server_cpu.to_string());
     report.meta.insert("kernel".into(), std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string());
     report.meta.insert("setup".into(), "veth pair, AF_XDP copy mode; server pinned to server_cpu, load generator to the other".into());
     report.cases = runner::run_all(&setup, &cases, a.rounds);
+    if run_fct {
+        let (rows, notes) = bypass_bench::fct::run::run_fct(&setup, &fct_plan);
+        report.fct = rows;
+        report.fct_notes = notes;
+    }
     match report.write_under(&a.out) {
         Ok(dir) => {
             println!("{}", render_markdown(&report));
@@ -104,12 +162,20 @@ fn main() {
         eprintln!("bypass-bench: {failed} case(s) produced no figure");
         std::process::exit(1);
     }
+    let fct_failures = bypass_bench::fct::run::check_failures(&report.fct);
+    for f in &fct_failures {
+        eprintln!("bypass-bench: FCT {f}");
+    }
     let errors: u64 = report.cases.iter().map(|c| c.engine.errors + c.kernel.errors).sum();
     if a.check && errors > 0 {
         eprintln!("bypass-bench: {errors} error(s) during the run");
         std::process::exit(1);
     }
+    if a.check && !fct_failures.is_empty() {
+        eprintln!("bypass-bench: {} FCT row side(s) with errors, early ends or unreadable counters", fct_failures.len());
+        std::process::exit(1);
+    }
     if a.check {
-        println!("bench check: {} passed, 0 failed", report.cases.len());
+        println!("bench check: {} passed, 0 failed{}", report.cases.len(), if report.fct.is_empty() { String::new() } else { format!("; FCT: {} rows, no errors", report.fct.len()) });
     }
 }
