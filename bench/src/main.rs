@@ -84,6 +84,11 @@ struct Args {
     /// FCT: seconds a single transfer may take before it counts as an error [default: 30].
     #[arg(long, value_name = "SECS")]
     fct_timeout: Option<f64>,
+    /// FCT: where loss is made: `receiver` (where each frame is received: real loss for
+    /// both TCPs) or `peer` (iptables INPUT and OUTPUT in the client namespace only; OUTPUT
+    /// drops are seen by the kernel client) [default: receiver].
+    #[arg(long, value_name = "HOW")]
+    fct_loss_via: Option<String>,
 }
 
 fn main() {
@@ -97,6 +102,7 @@ fn main() {
         poll: a.fct_poll.clone(),
         transfers: a.fct_transfers,
         timeout_s: a.fct_timeout,
+        loss_via: a.fct_loss_via.clone(),
     };
     // The short FCT family is part of --quick (unless --only names other cases).
     let run_fct = a.fct || (a.quick && a.only.as_deref().is_none_or(|o| "fct".contains(o)));

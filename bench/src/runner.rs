@@ -88,12 +88,12 @@ pub(crate) struct Server {
 impl Server {
     fn start(s: &Setup, side: Side) -> Result<Server> {
         let poll = if side == Side::KernelBlocking { "adaptive" } else { "busy" };
-        Server::start_with(s, side, 1, poll)
+        Server::start_with(s, side, 1, poll, &[])
     }
 
     /// Starts a server with `queues` workers (all pinned to the server CPU) polling the
-    /// `poll` way (`busy` or `adaptive`).
-    pub(crate) fn start_with(s: &Setup, side: Side, queues: u32, poll: &str) -> Result<Server> {
+    /// `poll` way (`busy` or `adaptive`), with `extra` arguments.
+    pub(crate) fn start_with(s: &Setup, side: Side, queues: u32, poll: &str, extra: &[String]) -> Result<Server> {
         let cpu = s.server_cpu.to_string();
         let cores = vec![cpu.as_str(); queues.max(1) as usize].join(",");
         let queues = queues.max(1).to_string();
@@ -105,7 +105,7 @@ impl Server {
             Side::RawAfXdp => cmd.args(["--ip", &format!("{}/24", s.engine_ip), "--reflect-udp", "7"]),
             Side::Kernel | Side::KernelBlocking => cmd.args(["--backend", "kernel", "--ip", &format!("{}/24", s.kernel_ip)]),
         };
-        cmd.args(SERVICES).env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.args(SERVICES).args(extra).env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().context("starting the server")?;
         let out = child.stdout.take().context("server stdout")?;
         let mut lines = BufReader::new(out).lines();

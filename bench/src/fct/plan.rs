@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+use super::loss::LossVia;
 use std::time::Duration;
 
 /// What one transfer does.
@@ -190,6 +192,8 @@ pub struct FctArgs {
     pub poll: Option<String>,
     pub transfers: Option<usize>,
     pub timeout_s: Option<f64>,
+    /// `receiver` or `peer` (see [`super::loss`]).
+    pub loss_via: Option<String>,
 }
 
 /// Transfers of a 16 MiB group at 5% loss or more, at most (each takes seconds there).
@@ -233,6 +237,8 @@ pub struct FctPlan {
     pub transfers: usize,
     /// Longest a single transfer may take before it counts as an error.
     pub timeout: Duration,
+    /// Where loss is made.
+    pub loss_via: LossVia,
 }
 
 impl FctPlan {
@@ -260,6 +266,7 @@ impl FctPlan {
             polls: list(a.poll.as_deref().unwrap_or(poll), "--fct-poll", Poll::parse)?,
             transfers: a.transfers.unwrap_or(transfers),
             timeout: Duration::from_secs_f64(a.timeout_s.unwrap_or(30.0)),
+            loss_via: LossVia::parse(a.loss_via.as_deref().unwrap_or("receiver")).map_err(PlanError)?,
         };
         if plan.transfers == 0 {
             return Err(PlanError("--fct-transfers must be at least 1".into()));
@@ -303,11 +310,12 @@ impl FctPlan {
     pub fn describe(&self) -> String {
         let j = |v: Vec<String>| v.join(",");
         format!(
-            "kinds {}; sizes {}; connections {}; loss {}; queues {}; poll {}; {} transfers per group (16 MiB at 5% loss or more: at most {}); timeout {} s per transfer",
+            "kinds {}; sizes {}; connections {}; loss {} (via {}); queues {}; poll {}; {} transfers per group (16 MiB at 5% loss or more: at most {}); timeout {} s per transfer",
             j(self.kinds.iter().map(|k| k.name().to_string()).collect()),
             j(self.sizes.iter().map(|s| fmt_size(*s)).collect()),
             j(self.conns.iter().map(|c| c.name().to_string()).collect()),
             j(self.loss.iter().map(|l| fmt_loss(*l)).collect()),
+            self.loss_via.name(),
             j(self.queues.iter().map(|q| q.to_string()).collect()),
             j(self.polls.iter().map(|p| p.name().to_string()).collect()),
             self.transfers,
@@ -351,7 +359,7 @@ mod tests {
         assert_eq!(full.loss, vec![0.0, 1.0, 5.0]);
         assert_eq!(full.queues, vec![1, 2]);
         assert_eq!(full.polls, vec![Poll::Busy, Poll::Adaptive]);
-        assert_eq!((full.transfers, full.timeout), (20, Duration::from_secs(30)));
+        assert_eq!((full.transfers, full.timeout, full.loss_via), (20, Duration::from_secs(30), LossVia::Receiver));
         assert_eq!(full.configs().len(), 12);
         let quick = FctPlan::from_args(true, &FctArgs::default()).unwrap();
         assert_eq!((quick.sizes.clone(), quick.loss.clone(), quick.queues.clone(), quick.polls.clone()), (vec![65536, 1 << 20], vec![0.0], vec![1], vec![Poll::Busy]));
@@ -369,6 +377,7 @@ mod tests {
             poll: Some("adaptive".into()),
             transfers: Some(7),
             timeout_s: Some(2.5),
+            loss_via: Some("peer".into()),
         };
         let p = FctPlan::from_args(false, &a).unwrap();
         assert_eq!(p.kinds, vec![Kind::Upload, Kind::HttpPost]);
@@ -376,7 +385,7 @@ mod tests {
         assert_eq!(p.conns, vec![Conn::Reused]);
         assert_eq!(p.loss, vec![0.0, 5.0]);
         assert_eq!((p.queues.clone(), p.polls.clone(), p.transfers), (vec![2], vec![Poll::Adaptive], 7));
-        assert_eq!(p.timeout, Duration::from_millis(2500));
+        assert_eq!((p.timeout, p.loss_via), (Duration::from_millis(2500), LossVia::Peer));
         let c = p.configs();
         assert_eq!(c, vec![Config { loss_pct: 0.0, queues: 2, poll: Poll::Adaptive }, Config { loss_pct: 5.0, queues: 2, poll: Poll::Adaptive }]);
         // 16 MiB at 5% is capped to 5 transfers, nothing else.
@@ -403,6 +412,7 @@ mod tests {
         assert!(bad(|a| a.conns = Some("pooled".into())).contains("pooled"));
         assert!(bad(|a| a.transfers = Some(0)).contains("at least 1"));
         assert!(bad(|a| a.timeout_s = Some(0.0)).contains("timeout"));
+        assert!(bad(|a| a.loss_via = Some("wire".into())).contains("wire"));
     }
 
     #[test]

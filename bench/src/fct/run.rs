@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::counters::{read_engine, read_kernel, Reading};
-use super::loss::{remove_leftovers, Loss};
+use super::loss::{engine_fault, remove_leftovers, Loss};
 use super::plan::{fmt_loss, fmt_size, Config, FctPlan, Group};
 use super::summary::Outcomes;
 use super::table::{FctRow, FctSide};
@@ -124,7 +124,11 @@ fn warm_up(addr: SocketAddr, timeout: Duration) {
 
 /// One side of a config with a kernel client: server up, every group, server down.
 fn kernel_client_side(s: &Setup, plan: &FctPlan, cfg: &Config, side: Side, groups: &[Group], head: &str) -> Vec<GroupResult> {
-    let server = match Server::start_with(s, side, cfg.queues, cfg.poll.name()) {
+    let fault: Vec<String> = match (side, engine_fault(plan.loss_via, cfg.loss_pct, false)) {
+        (Side::Engine, Some(f)) => vec!["--fault".into(), f],
+        _ => Vec::new(),
+    };
+    let server = match Server::start_with(s, side, cfg.queues, cfg.poll.name(), &fault) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{head} {}: {e:#}", side.name());
@@ -152,11 +156,12 @@ fn kernel_client_side(s: &Setup, plan: &FctPlan, cfg: &Config, side: Side, group
 }
 
 /// The engine-to-engine side: the engine server and a client engine (same queues and
-/// poll mode, pinned to the client CPU; loss by its `--fault drop`, since iptables does
-/// not see AF_XDP traffic).
+/// poll mode, pinned to the client CPU); loss by the server's `--fault drop`, since
+/// iptables does not see AF_XDP traffic.
 fn e2e_side(s: &Setup, plan: &FctPlan, cfg: &Config, groups: &[Group], head: &str) -> Vec<GroupResult> {
     let Some((iface, cip)) = &s.client_engine else { return failed(groups, "no client engine configured") };
-    let server = match Server::start_with(s, Side::Engine, cfg.queues, cfg.poll.name()) {
+    let fault: Vec<String> = engine_fault(plan.loss_via, cfg.loss_pct, true).map(|f| vec!["--fault".into(), f]).unwrap_or_default();
+    let server = match Server::start_with(s, Side::Engine, cfg.queues, cfg.poll.name(), &fault) {
         Ok(v) => v,
         Err(e) => return failed(groups, &format!("engine server did not start: {e:#}")),
     };
@@ -168,7 +173,7 @@ fn e2e_side(s: &Setup, plan: &FctPlan, cfg: &Config, groups: &[Group], head: &st
         cores: vec![s.client_cpu.to_string(); cfg.queues as usize].join(","),
         queues: cfg.queues,
         poll: cfg.poll.name().into(),
-        fault: (cfg.loss_pct > 0.0).then(|| format!("drop={}", cfg.loss_pct)),
+        fault: None,
         kernel_backend: false,
     };
     let mut client = match FctClient::start(&opts, s.engine_ip, Ports::default(), jobs, plan.timeout) {
@@ -206,15 +211,14 @@ pub fn run_fct(s: &Setup, plan: &FctPlan) -> (Vec<FctRow>, Vec<String>) {
     let mut rows = Vec::new();
     let mut notes = vec![format!("plan: {}", plan.describe())];
     let e2e = s.client_engine.is_some() && plan.kinds.iter().any(|k| k.has_e2e());
-    notes.push(format!(
-        "loss: iptables `-m statistic --mode random` DROP in the client namespace, INPUT from and OUTPUT to the server address{}",
-        if e2e { "; e2e rows: the client engine's `--fault drop=P` (both directions), since iptables does not see AF_XDP traffic" } else { "" }
-    ));
+    if plan.loss.iter().any(|l| *l > 0.0) {
+        notes.push(plan.loss_via.describe().to_string());
+    }
     notes.push(format!(
         "servers pinned to CPU {} (with 2 queues both workers share it), clients to CPU {}; the veth pair gets as many channels as the server has queues (`ethtool -L`)",
         s.server_cpu, s.client_cpu
     ));
-    if let Err(e) = remove_leftovers() {
+    if let Err(e) = remove_leftovers(&[None, Some(&s.eng_ns)]) {
         notes.push(format!("could not check for leftover loss rules: {e}"));
     }
     let mut channels = Channels { s, peer_iface: s.client_engine.as_ref().map(|c| c.0.as_str()), changed: false };
@@ -225,7 +229,7 @@ pub fn run_fct(s: &Setup, plan: &FctPlan) -> (Vec<FctRow>, Vec<String>) {
         let groups = plan.groups(cfg);
         let e2e_groups: Vec<Group> = if e2e { groups.iter().copied().filter(|g| g.kind.has_e2e()).collect() } else { Vec::new() };
         let setup = channels.set(cfg.queues).map_err(|e| format!("{} queue(s): {e}", cfg.queues)).and_then(|()| {
-            Loss::install(cfg.loss_pct, &[s.engine_ip, s.kernel_ip]).map_err(|e| format!("loss {}: {e}", fmt_loss(cfg.loss_pct)))
+            Loss::install(plan.loss_via, cfg.loss_pct, s.engine_ip, s.kernel_ip, &s.eng_ns).map_err(|e| format!("loss {}: {e}", fmt_loss(cfg.loss_pct)))
         });
         let (engine, kernel, ee) = match setup {
             Ok(loss) => {
