@@ -5,6 +5,10 @@
 //! the delayed-ACK policy (RFC 1122 §4.2.3.2: every second full-sized segment, at once
 //! for out-of-order data, a gap fill or a duplicate) and D-SACK reports (RFC 2883).
 
+/// Timestamp ticks a segment may lag TS.Recent before PAWS drops it (Linux
+/// TCP_PAWS_WINDOW).
+const PAWS_WINDOW: i32 = 1;
+
 /// Quick ACKs at most per refill (Linux TCP_MAX_QUICKACKS).
 const MAX_QUICKACKS: u32 = 16;
 
@@ -123,10 +127,16 @@ impl Tcb {
         }
         let seg_len = seg.payload.len() + usize::from(syn) + usize::from(f.fin);
 
-        // PAWS (RFC 7323 §5.3 R1); RSTs are exempt.
+        // PAWS (RFC 7323 §5.3 R1); RSTs are exempt. As Linux (tcp_paws_discard): one
+        // tick of slack (TCP_PAWS_WINDOW), since the peer's clock may tick between two
+        // segments that arrive swapped (a multi-queue NIC, a hand-off between workers),
+        // and a reordered pure ACK carrying nothing new is not discarded (Linux
+        // tcp_disordered_ack): answering each with an ACK would be a storm.
         if self.neg.timestamps && !f.rst {
             if let Some((tsval, _)) = seg.options.timestamps {
-                if self.ts_recent_valid(now) && (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                let behind = self.ts_recent.wrapping_sub(tsval) as i32;
+                let disordered_ack = f.ack && seg_len == 0 && seq == self.rcv_nxt && seg.ack <= self.snd_una;
+                if self.ts_recent_valid(now) && behind > PAWS_WINDOW && !disordered_ack {
                     self.counters.paws_dropped += 1;
                     self.ack_now = true;
                     return;

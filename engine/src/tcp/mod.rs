@@ -48,7 +48,7 @@
 //!   marks drive RFC 6675-style recovery (its DupAck/IsLost rules are then only a
 //!   fallback for ACKs without any SACK block), and after an RTO the overdue segments
 //!   are retransmitted in slow start with the same detection (no go-back-N). Tail loss
-//!   probes: PTO = 2 * SRTT + 2 ms (+ 200 ms WCDelAckT with one segment in flight),
+//!   probes: PTO = 2 * SRTT + 8 ms (+ 200 ms WCDelAckT with one segment in flight),
 //!   never beyond the RTO; one probe per episode, congestion response when a probe
 //!   repaired a loss. Without SACK: NewReno and the RTO, as before.
 //! - D-SACK (RFC 2883): the receiver reports duplicate segments; the sender uses D-SACK

@@ -54,9 +54,11 @@ pub(super) struct PendingRst {
 /// Duplicate ACKs that trigger fast retransmit (RFC 5681, RFC 6675 DupThresh).
 pub(super) const DUP_THRESH: u32 = 3;
 /// TLP (RFC 8985 §7.2): added to 2 * SRTT when more than one segment is in flight.
-/// The RFC adds nothing; like Linux (TCP_TIMEOUT_MIN) we add a small allowance so that
-/// ACK-path jitter on very short paths does not trigger probes.
-pub(super) const TLP_MIN_EXTRA: Duration = Duration::from_millis(2);
+/// The RFC adds nothing; Linux adds TCP_TIMEOUT_MIN, two jiffies: 8 ms on Debian's
+/// kernels (HZ=250), and so do we. With 2 ms, a peer whose ACKs come from a softirq that
+/// shares its core with a busy-polling worker answered late often enough for probes to
+/// be spurious on a link that lost nothing (D-SACKed by the peer).
+pub(super) const TLP_MIN_EXTRA: Duration = Duration::from_millis(8);
 /// TLP WCDelAckT (RFC 8985 §7.2): with a single segment in flight the peer may be
 /// holding its ACK for the delayed-ACK timer; 200 ms as the RFC recommends (Linux adds
 /// its minimum RTO, also 200 ms). The PTO never goes past the RTO, so such a probe

@@ -116,6 +116,25 @@ fn paws_drops_old_timestamps() {
 }
 
 #[test]
+fn paws_tolerates_one_tick_and_disordered_acks() {
+    // Segments swapped on the way (two NIC queues, a hand-off between workers) carry
+    // timestamps one tick apart: not an old duplicate (Linux TCP_PAWS_WINDOW).
+    let (mut t, ts0) = open_full(0);
+    recv_one(&mut t, ms(20));
+    send(&mut t, ms(30), &Seg::ack(P, L).ts(600, ts0).data(b"new"));
+    send(&mut t, ms(30), &Seg::ack(P + 3, L).ts(599, ts0).data(b"one"));
+    assert_eq!(t.recv_available(), 6);
+    recv_all(&mut t, ms(30));
+    // A pure ACK overtaken by newer segments is no reason for PAWS to answer.
+    send(&mut t, ms(31), &Seg::ack(P + 6, L).ts(590, ts0));
+    recv_nothing(&mut t, ms(31));
+    assert_eq!(t.counters().paws_dropped, 0);
+    // Two ticks behind with data: dropped.
+    send(&mut t, ms(32), &Seg::ack(P + 6, L).ts(598, ts0).data(b"old"));
+    assert_eq!(t.counters().paws_dropped, 1);
+}
+
+#[test]
 fn ts_recent_only_from_the_left_edge() {
     let (mut t, ts0) = open_full(0);
     recv_one(&mut t, ms(20));

@@ -81,20 +81,20 @@ fn tail_loss_repaired_by_probe_before_rto() {
     // The first two segments arrive; the last three are lost, so nothing else comes back.
     send(&mut t, ms(30), &Seg::ack(P, L + 3000));
     recv_nothing(&mut t, ms(30));
-    // PTO = 2 * SRTT + 2 ms (several segments in flight) = 22 ms; the RTO is 200 ms.
-    assert_eq!(t.poll_timeout(), Some(ms(52)));
+    // PTO = 2 * SRTT + 8 ms (several segments in flight) = 28 ms; the RTO is 200 ms.
+    assert_eq!(t.poll_timeout(), Some(ms(58)));
     assert_eq!(t.rto(), Duration::from_millis(200));
-    tick(&mut t, ms(52));
+    tick(&mut t, ms(58));
     // No new data: the probe is the last segment again.
-    assert_eq!(briefs(&recv_all(&mut t, ms(52))), vec![b(L + 5000, P, "PA", 1000)]);
+    assert_eq!(briefs(&recv_all(&mut t, ms(58))), vec![b(L + 5000, P, "PA", 1000)]);
     assert_eq!(t.counters().tlp_probes, 1);
     // The RTO is re-armed from the probe, not the PTO.
-    assert_eq!(t.poll_timeout(), Some(ms(252)));
+    assert_eq!(t.poll_timeout(), Some(ms(258)));
     // The probe's SACK shows the other two missing: RACK marks them lost, recovery
     // retransmits them.
-    send(&mut t, ms(62), &Seg::ack(P, L + 3000).sack(&[(L + 5000, L + 6000)]));
-    assert_eq!(briefs(&recv_all(&mut t, ms(62))), vec![b(L + 3000, P, "A", 1000), b(L + 4000, P, "A", 1000)]);
-    send(&mut t, ms(72), &Seg::ack(P, L + 6000));
+    send(&mut t, ms(68), &Seg::ack(P, L + 3000).sack(&[(L + 5000, L + 6000)]));
+    assert_eq!(briefs(&recv_all(&mut t, ms(68))), vec![b(L + 3000, P, "A", 1000), b(L + 4000, P, "A", 1000)]);
+    send(&mut t, ms(78), &Seg::ack(P, L + 6000));
     let c = t.counters();
     assert_eq!((c.tlp_probes, c.tlp_recoveries, c.rack_losses, c.timeouts), (1, 1, 2, 0));
     assert_eq!(t.poll_timeout(), None);
@@ -107,13 +107,13 @@ fn probe_sends_new_data_when_there_is_some() {
     with_rtt_sample(&mut t);
     t.send(&pattern(6000));
     assert_eq!(recv_all(&mut t, ms(20)).len(), 3);
-    // All three lost: the PTO (2 * 10 + 2 ms) sends the next new segment regardless of
+    // All three lost: the PTO (2 * 10 + 8 ms) sends the next new segment regardless of
     // the congestion window.
-    assert_eq!(t.poll_timeout(), Some(ms(42)));
-    tick(&mut t, ms(42));
-    assert_eq!(briefs(&recv_all(&mut t, ms(42))), vec![b(L + 4000, P, "A", 1000)]);
+    assert_eq!(t.poll_timeout(), Some(ms(48)));
+    tick(&mut t, ms(48));
+    assert_eq!(briefs(&recv_all(&mut t, ms(48))), vec![b(L + 4000, P, "A", 1000)]);
     // Only one probe per episode: the next deadline is the RTO.
-    assert_eq!(t.poll_timeout(), Some(ms(242)));
+    assert_eq!(t.poll_timeout(), Some(ms(248)));
     // Its SACK: RACK repairs the three with fast recovery.
     send(&mut t, ms(52), &Seg::ack(P, L + 1000).sack(&[(L + 4000, L + 5000)]));
     let v = recv_all(&mut t, ms(52));
@@ -211,12 +211,12 @@ fn dsack_for_a_probe_means_no_loss() {
     t.send(&pattern(4000));
     assert_eq!(recv_all(&mut t, ms(20)).len(), 4);
     send(&mut t, ms(30), &Seg::ack(P, L + 3000));
-    tick(&mut t, ms(52));
-    assert_eq!(briefs(&recv_all(&mut t, ms(52))), vec![b(L + 4000, P, "PA", 1000)]);
+    tick(&mut t, ms(58));
+    assert_eq!(briefs(&recv_all(&mut t, ms(58))), vec![b(L + 4000, P, "PA", 1000)]);
     let cwnd = t.cwnd();
     // The originals arrived (their ACK was lost): the peer reports the probe as a
     // duplicate. No loss, no window reduction, not a duplicate ACK.
-    send(&mut t, ms(60), &Seg::ack(P, L + 5000).sack(&[(L + 4000, L + 5000)]));
+    send(&mut t, ms(66), &Seg::ack(P, L + 5000).sack(&[(L + 4000, L + 5000)]));
     assert_eq!((t.counters().tlp_recoveries, t.cwnd()), (0, cwnd));
     assert_eq!(t.tlp_end, None);
     assert_eq!(t.counters().dup_acks, 0);
@@ -229,16 +229,16 @@ fn probe_repairing_a_loss_reduces_the_window() {
     t.send(&pattern(4000));
     assert_eq!(recv_all(&mut t, ms(20)).len(), 4);
     send(&mut t, ms(30), &Seg::ack(P, L + 3000));
-    tick(&mut t, ms(52));
-    assert_eq!(briefs(&recv_all(&mut t, ms(52))), vec![b(L + 4000, P, "PA", 1000)]);
+    tick(&mut t, ms(58));
+    assert_eq!(briefs(&recv_all(&mut t, ms(58))), vec![b(L + 4000, P, "PA", 1000)]);
     // The probe's ACK covers it without a D-SACK: the original may have been lost.
-    send(&mut t, ms(62), &Seg::ack(P, L + 5000));
+    send(&mut t, ms(68), &Seg::ack(P, L + 5000));
     assert!(t.tlp_end.is_some());
     // New data acknowledged beyond the probe, still no D-SACK: it was (RFC 8985 §7.4).
     let before = t.cwnd();
     t.send(&pattern(1000));
-    recv_one(&mut t, ms(62));
-    send(&mut t, ms(72), &Seg::ack(P, L + 6000));
+    recv_one(&mut t, ms(68));
+    send(&mut t, ms(78), &Seg::ack(P, L + 6000));
     assert_eq!(t.counters().tlp_recoveries, 1);
     assert!(t.cwnd() < before, "{} !< {before}", t.cwnd());
     assert_eq!(t.tlp_end, None);
