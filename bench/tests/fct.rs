@@ -257,3 +257,74 @@ fn fct_table_matches_golden() {
     let full = bypass_bench::report::render_markdown(&r);
     assert!(full.contains("## Flow completion time") && !full.contains("## Resources"), "{full}");
 }
+
+/// A small HTTP/1.1 echo: keep-alive unless `Connection: close`, `Expect: 100-continue`
+/// answered; `cut`: sends only half of each response body, then closes.
+fn http_echo(cut: bool) -> SocketAddr {
+    fn run(mut s: TcpStream, cut: bool) {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 65536];
+        loop {
+            let head_end = loop {
+                if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break p + 4;
+                }
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+            let field = |name: &str| head.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()));
+            let len: usize = field("content-length:").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let close = field("connection:").is_some_and(|v| v == "close");
+            if field("expect:").is_some_and(|v| v == "100-continue") && s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err() {
+                return;
+            }
+            buf.drain(..head_end);
+            while buf.len() < len {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let body: Vec<u8> = buf.drain(..len).collect();
+            let send = if cut { &body[..len / 2] } else { &body[..] };
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nContent-Type: application/octet-stream\r\n\r\n");
+            if s.write_all(head.as_bytes()).is_err() || s.write_all(send).is_err() || close || cut {
+                return;
+            }
+        }
+    }
+    if cut {
+        serve(|s| run(s, true))
+    } else {
+        serve(|s| run(s, false))
+    }
+}
+
+fn v4(a: SocketAddr) -> std::net::SocketAddrV4 {
+    match a {
+        SocketAddr::V4(v) => v,
+        SocketAddr::V6(_) => unreachable!(),
+    }
+}
+
+#[test]
+fn curl_posts_fresh_and_reused_and_sees_short_responses() {
+    use bypass_bench::fct::curl;
+    let ok = v4(http_echo(false));
+    for conn in [Conn::Fresh, Conn::Reused] {
+        for size in [1u64, 4096, 2 << 20] {
+            let o = curl::run_group(ok, &group(Kind::HttpPost, size, conn, 3), T);
+            assert_clean(&o, 3);
+        }
+    }
+    let cut = v4(http_echo(true));
+    let o = curl::run_group(cut, &group(Kind::HttpPost, 10_000, Conn::Fresh, 2), T);
+    assert_eq!((o.errors, o.ended_early, o.times.len()), (2, 2, 0), "{:?}", o.first_error);
+    // Reused, against a server that closes every time: the opening transfer already ends
+    // early; each later one too.
+    let o = curl::run_group(cut, &group(Kind::HttpPost, 10_000, Conn::Reused, 2), T);
+    assert!(o.errors >= 2 && o.times.is_empty(), "{o:?}");
+}

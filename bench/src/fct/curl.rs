@@ -5,7 +5,7 @@
 //! counted. No `Expect:` override: curl behaves as it does for a user.
 
 use std::io::Read;
-use std::net::Ipv4Addr;
+use std::net::SocketAddrV4;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,8 +16,8 @@ use super::transfer_bytes;
 /// What curl writes after each transfer.
 pub const WRITE_OUT: &str = "%{http_code} %{size_upload} %{size_download} %{num_connects} %{time_total} %{exitcode}\\n";
 
-/// The curl arguments for `urls` transfers of `body_file` to `ip`.
-pub fn curl_args(ip: Ipv4Addr, body_file: &str, urls: usize, conn: Conn, timeout: Duration) -> Vec<String> {
+/// The curl arguments for `urls` transfers of `body_file` to the server at `to`.
+pub fn curl_args(to: SocketAddrV4, body_file: &str, urls: usize, conn: Conn, timeout: Duration) -> Vec<String> {
     let mut a: Vec<String> = ["-s", "-S", "--data-binary"].iter().map(|s| s.to_string()).collect();
     a.push(format!("@{body_file}"));
     a.extend(["--max-time".to_string(), format!("{}", timeout.as_secs_f64())]);
@@ -26,7 +26,8 @@ pub fn curl_args(ip: Ipv4Addr, body_file: &str, urls: usize, conn: Conn, timeout
         a.extend(["-H".to_string(), "Connection: close".to_string()]);
     }
     for i in 0..urls {
-        a.extend(["-o".to_string(), "/dev/null".to_string(), format!("http://{ip}/fct/{i}")]);
+        let url = if to.port() == 80 { format!("http://{}/fct/{i}", to.ip()) } else { format!("http://{to}/fct/{i}") };
+        a.extend(["-o".to_string(), "/dev/null".to_string(), url]);
     }
     a
 }
@@ -83,8 +84,8 @@ pub fn judge(l: &CurlLine, size: u64, conn: Conn, timeout: Duration) -> Outcome 
     }
 }
 
-/// Runs a group of HTTP POSTs of `g.size` bytes to `http-echo:80` on `ip`.
-pub fn run_group(ip: Ipv4Addr, g: &Group, timeout: Duration) -> Outcomes {
+/// Runs a group of HTTP POSTs of `g.size` bytes to the HTTP echo server at `to`.
+pub fn run_group(to: SocketAddrV4, g: &Group, timeout: Duration) -> Outcomes {
     let mut out = Outcomes::default();
     let file = std::env::temp_dir().join(format!("bypass-bench-fct-{}-{}.bin", std::process::id(), g.size));
     if let Err(e) = std::fs::write(&file, transfer_bytes(g.size as usize, 7)) {
@@ -94,7 +95,7 @@ pub fn run_group(ip: Ipv4Addr, g: &Group, timeout: Duration) -> Outcomes {
     }
     let extra = usize::from(g.conn == Conn::Reused);
     let urls = g.transfers + extra;
-    let args = curl_args(ip, &file.to_string_lossy(), urls, g.conn, timeout);
+    let args = curl_args(to, &file.to_string_lossy(), urls, g.conn, timeout);
     let lines = run_curl(&args, timeout * urls as u32 + Duration::from_secs(5));
     let _ = std::fs::remove_file(&file);
     let lines = match lines {
@@ -106,6 +107,7 @@ pub fn run_group(ip: Ipv4Addr, g: &Group, timeout: Duration) -> Outcomes {
         }
     };
     let mut seen = 0;
+    let mut previous_failed = false;
     for (i, l) in lines.lines().enumerate() {
         if i < extra {
             // The reused connection's first transfer opens it: not counted, but it must work.
@@ -113,6 +115,7 @@ pub fn run_group(ip: Ipv4Addr, g: &Group, timeout: Duration) -> Outcomes {
                 if let o @ (Outcome::Error(_) | Outcome::EndedEarly(_)) = judge(&p, g.size, Conn::Fresh, timeout) {
                     out.push(o);
                     seen += 1;
+                    previous_failed = true;
                 }
             }
             continue;
@@ -121,10 +124,19 @@ pub fn run_group(ip: Ipv4Addr, g: &Group, timeout: Duration) -> Outcomes {
             break;
         }
         seen += 1;
-        out.push(match parse_line(l) {
-            Some(p) => judge(&p, g.size, g.conn, timeout),
+        let o = match parse_line(l) {
+            Some(p) => match judge(&p, g.size, g.conn, timeout) {
+                // After a failed transfer curl must open a new connection: still an error
+                // (the time includes a connect), but say why.
+                Outcome::Error(e) if previous_failed && e.contains("not reused") => {
+                    Outcome::Error("connection re-opened after the previous transfer failed (time includes a connect)".into())
+                }
+                o => o,
+            },
             None => Outcome::Error(format!("cannot parse curl's line '{l}'")),
-        });
+        };
+        previous_failed = !matches!(o, Outcome::Done(_));
+        out.push(o);
     }
     out.skipped(g.transfers.saturating_sub(seen), "curl reported fewer transfers than asked");
     out
@@ -167,7 +179,7 @@ mod tests {
 
     #[test]
     fn args_for_fresh_and_reused() {
-        let ip = Ipv4Addr::new(10, 0, 0, 2);
+        let ip = SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 2), 80);
         let a = curl_args(ip, "/tmp/b", 2, Conn::Fresh, Duration::from_secs(30));
         let s = a.join(" ");
         assert!(s.starts_with("-s -S --data-binary @/tmp/b --max-time 30 -w "), "{s}");
@@ -176,6 +188,8 @@ mod tests {
         assert!(!s.contains("Expect"));
         let r = curl_args(ip, "/tmp/b", 3, Conn::Reused, Duration::from_millis(1500)).join(" ");
         assert!(!r.contains("Connection: close") && r.contains("--max-time 1.5") && r.contains("/fct/2"));
+        let other = curl_args(SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8080), "/tmp/b", 1, Conn::Reused, Duration::from_secs(1));
+        assert_eq!(other.last().map(String::as_str), Some("http://127.0.0.1:8080/fct/0"));
         assert!(a.iter().any(|x| x.ends_with("%{exitcode}\n")));
     }
 

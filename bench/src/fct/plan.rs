@@ -157,11 +157,11 @@ pub fn parse_size(s: &str) -> Result<u64, PlanError> {
 
 /// `4 KiB`, `16 MiB`, `1000 B`: exact binary units when they divide, else bytes.
 pub fn fmt_size(n: u64) -> String {
-    if n >= 1 << 30 && n % (1 << 30) == 0 {
+    if n >= 1 << 30 && n.is_multiple_of(1 << 30) {
         format!("{} GiB", n >> 30)
-    } else if n >= 1 << 20 && n % (1 << 20) == 0 {
+    } else if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{} MiB", n >> 20)
-    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
         format!("{} KiB", n >> 10)
     } else {
         format!("{n} B")
@@ -247,6 +247,10 @@ impl FctPlan {
     /// quick run's (64k and 1m, no loss, 1 queue, busy, 5 transfers); any option given
     /// replaces its default.
     pub fn from_args(quick: bool, a: &FctArgs) -> Result<FctPlan, PlanError> {
+        let timeout_s = a.timeout_s.unwrap_or(30.0);
+        if !(0.1..=3600.0).contains(&timeout_s) {
+            return Err(PlanError("--fct-timeout must be between 0.1 and 3600 s".into()));
+        }
         let (sizes, loss, queues, poll, transfers) =
             if quick { ("64k,1m", "0", "1", "busy", 5) } else { ("4k,64k,1m,16m", "0,1,5", "1,2", "busy,adaptive", 20) };
         let plan = FctPlan {
@@ -265,14 +269,11 @@ impl FctPlan {
             })?,
             polls: list(a.poll.as_deref().unwrap_or(poll), "--fct-poll", Poll::parse)?,
             transfers: a.transfers.unwrap_or(transfers),
-            timeout: Duration::from_secs_f64(a.timeout_s.unwrap_or(30.0)),
+            timeout: Duration::from_secs_f64(timeout_s),
             loss_via: LossVia::parse(a.loss_via.as_deref().unwrap_or("receiver")).map_err(PlanError)?,
         };
         if plan.transfers == 0 {
             return Err(PlanError("--fct-transfers must be at least 1".into()));
-        }
-        if !(plan.timeout.as_secs_f64() >= 0.1) {
-            return Err(PlanError("--fct-timeout must be at least 0.1 s".into()));
         }
         Ok(plan)
     }
@@ -412,6 +413,8 @@ mod tests {
         assert!(bad(|a| a.conns = Some("pooled".into())).contains("pooled"));
         assert!(bad(|a| a.transfers = Some(0)).contains("at least 1"));
         assert!(bad(|a| a.timeout_s = Some(0.0)).contains("timeout"));
+        assert!(bad(|a| a.timeout_s = Some(-1.0)).contains("timeout"));
+        assert!(bad(|a| a.timeout_s = Some(f64::NAN)).contains("timeout"));
         assert!(bad(|a| a.loss_via = Some("wire".into())).contains("wire"));
     }
 

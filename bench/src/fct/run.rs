@@ -143,7 +143,7 @@ fn kernel_client_side(s: &Setup, plan: &FctPlan, cfg: &Config, side: Side, group
         let t = Instant::now();
         let before = read(&server);
         let o = match g.kind {
-            Kind::HttpPost => super::curl::run_group(ip, g, plan.timeout),
+            Kind::HttpPost => super::curl::run_group(SocketAddrV4::new(ip, g.kind.port()), g, plan.timeout),
             _ => super::client::run_group(SocketAddr::V4(SocketAddrV4::new(ip, g.kind.port())), g, plan.timeout),
         };
         let after = read(&server);
