@@ -295,6 +295,11 @@ impl Tcb {
             let pure_dup = ack == prior_una && blocks.is_empty() && seg.payload.is_empty() && newly == 0;
             self.rack_on_ack(now, seg, blocks, prior_una, prior_flight, pure_dup);
         }
+        if matches!(self.recovery, Recovery::Sack { .. }) {
+            // PRR's DeliveredData: newly acknowledged plus newly SACKed (the ACK that
+            // started the recovery counts too).
+            self.prr.on_ack(dist(self.snd_una, prior_una) + newly);
+        }
         if ack >= self.snd_una && (self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack)) {
             if self.snd_wnd == 0 && window > 0 {
                 self.persist_backoff = 0;
@@ -427,6 +432,7 @@ impl Tcb {
         self.cc.on_congestion_event(now, flight, mss);
         self.recover = self.snd_max;
         self.high_rxt = self.snd_una;
+        self.prr = super::prr::Prr::start(flight);
         if sack {
             self.recovery = Recovery::Sack { rexmit_first: true };
             // The recovery repairs what a tail loss probe revealed; the episode ends

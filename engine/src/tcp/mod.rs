@@ -76,6 +76,7 @@ mod input;
 pub mod isn;
 mod options;
 mod output;
+mod prr;
 mod rack;
 mod rack_tlp;
 mod recv_buf;

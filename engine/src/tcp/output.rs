@@ -232,9 +232,9 @@ impl Tcb {
     /// (other holes below the highest SACKed octet), while cwnd - pipe >= 1 SMSS.
     fn sack_recovery_next(&mut self, now: Instant, first: bool, room: usize, opts: TcpOptions) -> Option<Segment> {
         let mss = self.neg.effective_mss();
-        let cwnd = self.cc.cwnd();
         let pipe = self.pipe();
-        if !first && cwnd < pipe + mss {
+        let sndcnt = self.prr.sndcnt(pipe, self.cc.ssthresh(), mss);
+        if !first && sndcnt == 0 {
             return None;
         }
         if first {
@@ -253,7 +253,7 @@ impl Tcb {
                 return Some(seg);
             }
         }
-        let cwnd_room = if first { mss } else { cwnd - pipe };
+        let cwnd_room = if first { mss } else { sndcnt.max(mss) };
         if let Some(seg) = self.send_new(now, room, opts, cwnd_room, false) {
             return Some(seg);
         }
@@ -269,9 +269,15 @@ impl Tcb {
     /// entry the first retransmission goes whatever the window (RFC 6675 §5 step 4.3).
     fn rack_recovery_next(&mut self, now: Instant, first: bool, room: usize, opts: TcpOptions) -> Option<Segment> {
         let mss = self.neg.effective_mss();
-        let cwnd = self.cc.cwnd();
         let pipe = self.rack.pipe();
-        if !first && cwnd < pipe + mss {
+        // SACK recovery sends what PRR allows; after a timeout, slow start from the
+        // loss window (cwnd - pipe).
+        let allowance = match self.recovery {
+            Recovery::Sack { .. } => self.prr.sndcnt(pipe, self.cc.ssthresh(), mss),
+            _ => self.cc.cwnd().saturating_sub(pipe),
+        };
+        let enough = if matches!(self.recovery, Recovery::Sack { .. }) { allowance > 0 } else { allowance >= mss };
+        if !first && !enough {
             return None;
         }
         if let Recovery::Sack { rexmit_first } | Recovery::Rto { rexmit_first } = &mut self.recovery {
@@ -282,7 +288,7 @@ impl Tcb {
                 return Some(seg);
             }
         }
-        let cwnd_room = if first { mss } else { cwnd - pipe };
+        let cwnd_room = if first { mss } else { allowance.max(mss) };
         self.send_new(now, room, opts, cwnd_room, false)
     }
 
@@ -403,6 +409,9 @@ impl Tcb {
         let new_data = end > self.snd_max;
         if !syn && self.rack_enabled() {
             self.rack.on_transmit(now, seq, end, self.snd_max);
+        }
+        if matches!(self.recovery, Recovery::Sack { .. }) {
+            self.prr.on_send(len + usize::from(fin));
         }
         if seq < self.snd_max {
             self.counters.retransmits += 1;

@@ -8,6 +8,7 @@ use super::options::{self, Negotiated, MIN_MSS};
 use super::recv_buf::RecvBuf;
 use super::rack::Rack;
 use super::rtt::RttEstimator;
+use super::prr::Prr;
 use super::scoreboard::Scoreboard;
 use super::send_buf::SendBuf;
 use super::{Keepalive, State, TcpConfig, TcpCounters, TcpError};
@@ -155,6 +156,8 @@ pub struct Tcb {
     /// NewReno: retransmit the segment at SND.UNA.
     pub(super) rexmit_una: bool,
     pub(super) scoreboard: Scoreboard,
+    /// Proportional Rate Reduction for the current SACK recovery (RFC 6937).
+    pub(super) prr: Prr,
 
     // RACK-TLP (RFC 8985), when SACK is negotiated and `cfg.rack` is set.
     pub(super) rack: Rack,
@@ -279,6 +282,7 @@ impl Tcb {
             high_rxt: iss,
             rexmit_una: false,
             scoreboard: Scoreboard::new(cfg.max_sack_ranges),
+            prr: Prr::default(),
             rack: Rack::new(cfg.send_buffer),
             rack_at: None,
             tlp_at: None,

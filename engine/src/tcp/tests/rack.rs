@@ -47,15 +47,16 @@ fn lost_retransmission_detected_without_timeout() {
     assert_eq!(recv_all(&mut t, ms(0)).len(), 10);
     // Segment 0 lost. Three segments SACKed and no reordering seen: RACK's reordering
     // window is zero, segment 0 is lost at once.
+    // PRR: half of the 3000 bytes delivered may go, the retransmission and a new segment.
     send(&mut t, ms(10), &Seg::ack(P, L).sack(&[(L + 1000, L + 4000)]));
-    assert_eq!(briefs(&recv_all(&mut t, ms(10))), vec![b(L, P, "A", 1000)]);
+    assert_eq!(briefs(&recv_all(&mut t, ms(10))), vec![b(L, P, "A", 1000), b(L + 10_000, P, "A", 1000)]);
     assert_eq!((t.counters().rack_losses, t.counters().fast_retransmits), (1, 1));
     // The rest of the flight arrives; the window (5000 after the reduction) has room
     // for new data beside the retransmission.
     send(&mut t, ms(11), &Seg::ack(P, L).sack(&[(L + 1000, L + 10_000)]));
     assert_eq!(
         briefs(&recv_all(&mut t, ms(11))),
-        vec![b(L + 10_000, P, "A", 1000), b(L + 11_000, P, "A", 1000), b(L + 12_000, P, "A", 1000), b(L + 13_000, P, "PA", 1000)]
+        vec![b(L + 11_000, P, "A", 1000), b(L + 12_000, P, "A", 1000), b(L + 13_000, P, "PA", 1000)]
     );
     // The retransmission was lost too. New data sent after it (at 11 ms) is SACKed at
     // 21 ms: the retransmission (at 10 ms) should have been acknowledged by 10 + RACK.rtt
