@@ -101,11 +101,14 @@ impl KernelNet {
                         }
                     }
                     if ev.is_writable() {
+                        let before = buf.len();
                         let _ = flush(s, buf);
                         if buf.is_empty() && std::mem::take(shut) {
                             let _ = s.shutdown(std::net::Shutdown::Write);
                         }
-                        if buf.len() < OVERFLOW && *wants_writable {
+                        // Also when the buffer drained: an application that saw no room
+                        // (send_room / send_capacity 0) never called send, so never asked.
+                        if buf.len() < OVERFLOW && (*wants_writable || buf.len() < before) {
                             *wants_writable = false;
                             out.push((owner, Event::Writable(fd)));
                         }

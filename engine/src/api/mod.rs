@@ -17,6 +17,8 @@ pub mod blocking;
 pub mod fast;
 mod io;
 pub mod kernel;
+#[cfg(test)]
+mod kernel_tests;
 
 #[cfg(test)]
 mod tests;
