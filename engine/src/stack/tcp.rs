@@ -176,6 +176,8 @@ pub struct TcpSockets {
     scratch_due: Vec<(u32, u32)>,
     /// Connections that stopped sending for want of a TX buffer; retried on `poll`.
     blocked: Vec<u32>,
+    /// Active opens so far (advances the ephemeral port search).
+    connects: u16,
     /// Events for applications, drained by [`super::Stack::take_events`].
     pub(super) events: Vec<StackEvent>,
 }
@@ -196,6 +198,7 @@ impl TcpSockets {
             counters: TcpStackCounters::default(),
             scratch_due: Vec::new(),
             blocked: Vec::new(),
+            connects: 0,
             events: Vec::new(),
         }
     }
@@ -290,14 +293,19 @@ impl super::Stack {
         if tcp.flows.len() >= tcp.setup.max_conns {
             return Err(ConnectError::TableFull);
         }
-        let offset = (tcp.isn.isn(now, (local, 0), (remote, port)).0 >> 16) as u16;
+        // Successive connects to one destination start their search at successive
+        // ports (as Linux perturbs its offset per connect): reusing the port just
+        // closed would meet the server's TIME-WAIT for it.
+        tcp.connects = tcp.connects.wrapping_add(1);
+        let offset = ((tcp.isn.isn(now, (local, 0), (remote, port)).0 >> 16) as u16).wrapping_add(tcp.connects.wrapping_mul(2));
         let flows = &tcp.flows;
         let lport = super::flow::pick_local_port(local, remote, port, self.worker, self.net.cfg.workers, tcp.setup.local_ports.clone(), offset, |p| {
             flows.contains_key(&FlowKey { local, local_port: p, remote, remote_port: port })
         })
         .ok_or(ConnectError::NoPort)?;
         let iss = tcp.isn.isn(now, (local, lport), (remote, port));
-        let tcb = Tcb::connect(now, (local, lport), (remote, port), iss, cfg.unwrap_or(&tcp.setup.cfg));
+        let mut tcb = Tcb::connect(now, (local, lport), (remote, port), iss, cfg.unwrap_or(&tcp.setup.cfg));
+        tcb.set_ts_offset(tcp.isn.ts_offset(local, remote));
         let key = FlowKey { local, local_port: lport, remote, remote_port: port };
         let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, half_open_on: None, held: true, user: Some(UserConn { ready: Ready::default(), pending_on: None, queued: false }) });
         self.service(now, tx, id);
@@ -469,7 +477,8 @@ impl super::Stack {
                     return;
                 }
                 let iss = tcp.isn.isn(now, (dst, seg.dst_port), (src, seg.src_port));
-                let tcb = Tcb::accept_syn(now, (dst, seg.dst_port), (src, seg.src_port), &seg, iss, &conn_cfg);
+                let mut tcb = Tcb::accept_syn(now, (dst, seg.dst_port), (src, seg.src_port), &seg, iss, &conn_cfg);
+                tcb.set_ts_offset(tcp.isn.ts_offset(dst, src));
                 if let Some(l) = tcp.listeners.get_mut(&seg.dst_port) {
                     l.half_open += 1;
                 }
@@ -536,6 +545,7 @@ impl super::Stack {
         let iss = tcp.cookies.make(now, &key, syn.seq, info);
         // A throwaway connection builds exactly the SYN-ACK the real one would.
         let mut tcb = Tcb::accept_syn(now, (key.local, key.local_port), (key.remote, key.remote_port), syn, iss, &tcp.setup.cfg);
+        tcb.set_ts_offset(tcp.isn.ts_offset(key.local, key.remote));
         if let Some(seg) = tcb.poll_transmit(now, usize::MAX) {
             if send_tcp(&mut self.net, now, tx, seg.src, seg.dst, &seg.repr, (&[], &[])) {
                 self.tcp.counters.syn_cookies_sent += 1;
@@ -569,6 +579,7 @@ impl super::Stack {
         };
         let iss = SeqNumber(ack.ack.0.wrapping_sub(1));
         let mut tcb = Tcb::accept_syn(now, (key.local, key.local_port), (key.remote, key.remote_port), &syn, iss, &tcp.setup.cfg);
+        tcb.set_ts_offset(tcp.isn.ts_offset(key.local, key.remote));
         tcb.handle_segment(now, ack);
         tcp.counters.accepted += 1;
         let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, half_open_on: None, held: true, user: Some(waiting_on(key.local_port)) });

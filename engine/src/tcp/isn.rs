@@ -89,6 +89,18 @@ impl IsnGenerator {
         let ticks = (now.total_micros() / 4) as u32;
         SeqNumber(ticks.wrapping_add(f))
     }
+
+    /// The timestamp clock offset (RFC 7323 §7.1) for connections between two addresses:
+    /// keyed, so the clock is not exposed, but the same for every connection of the pair
+    /// (as Linux's `secure_tcp_ts_off`), so a new connection's timestamps continue the
+    /// old one's and a peer holding the old one in TIME-WAIT accepts its SYN (RFC 6191).
+    pub fn ts_offset(&self, local: Ipv4Addr, remote: Ipv4Addr) -> u32 {
+        let mut m = [0u8; 9];
+        m[0..4].copy_from_slice(&local.octets());
+        m[4..8].copy_from_slice(&remote.octets());
+        m[8] = b't';
+        (siphash24(&self.key, &m) >> 32) as u32
+    }
 }
 
 #[cfg(test)]
@@ -107,6 +119,15 @@ mod tests {
         assert_eq!(siphash24(&ref_key(), &msg), 0xa129_ca61_49be_45e5);
         let msg8: Vec<u8> = (0u8..8).collect();
         assert_eq!(siphash24(&ref_key(), &msg8), 0x93f5_f579_9a93_2462);
+    }
+
+    #[test]
+    fn timestamp_offset_per_address_pair() {
+        let g = IsnGenerator::new(ref_key());
+        let (a, b) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(g.ts_offset(a, b), g.ts_offset(a, b));
+        assert_ne!(g.ts_offset(a, b), g.ts_offset(b, a));
+        assert_ne!(g.ts_offset(a, b), IsnGenerator::new([9; 16]).ts_offset(a, b));
     }
 
     #[test]

@@ -416,6 +416,13 @@ impl Tcb {
         self.cork
     }
 
+    /// The timestamp clock offset (RFC 7323 §7.1); the stack sets one per address pair
+    /// ([`super::IsnGenerator::ts_offset`]) before the first segment goes out. Without
+    /// it the offset is derived from the ISS.
+    pub fn set_ts_offset(&mut self, offset: u32) {
+        self.ts_offset = offset;
+    }
+
     pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>) {
         self.keepalive = keepalive;
         self.keepalive_probes = 0;
