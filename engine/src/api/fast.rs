@@ -152,7 +152,11 @@ impl FdTable {
         match ev {
             StackEvent::Acceptable { port } => self.by_listener.get(&port).and_then(|fd| Some((owner(fd)?, Event::Acceptable(*fd)))),
             StackEvent::UdpReadable { port } => self.by_dgram.get(&port).and_then(|fd| Some((owner(fd)?, Event::Readable(*fd)))),
-            StackEvent::Readable { conn } | StackEvent::Writable { conn } | StackEvent::Connected { conn } | StackEvent::Closed { conn } => {
+            StackEvent::Readable { conn, inc } | StackEvent::Writable { conn, inc } | StackEvent::Connected { conn, inc } | StackEvent::Closed { conn, inc } => {
+                // Queued for a connection that is gone, its slot since reused: drop it.
+                if stack.tcp_incarnation(ConnId(conn)) != Some(inc) {
+                    return None;
+                }
                 let fd = *self.by_conn.get(&conn)?;
                 let o = owner(&fd)?;
                 let e = match ev {

@@ -240,3 +240,28 @@ fn fast_face_errors_have_the_usual_kinds() {
     io.bind(d, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80)).unwrap();
     io.listen(d, 8).unwrap();
 }
+
+/// An event still queued for a connection that is gone must not reach the connection
+/// that took its slot (and, often, its descriptor number): a client that closes and
+/// reconnects while handling one event used to get the old connection's `Closed` for the
+/// new one ("closed after 0 bytes").
+#[test]
+fn stale_events_do_not_reach_a_reused_slot() {
+    let mut s = node(1);
+    let mut fds = FdTable::default();
+    let mut tx = VecSink::default();
+    let peer = SocketAddrV4::new(Ipv4Addr::new(10, 9, 0, 2), 19);
+    let mut io = Io::new(&mut s, &mut tx, &mut fds, 0, Instant::from_secs(1));
+    let a = io.socket(SockType::Stream);
+    let _ = io.connect(a, peer);
+    io.close(a).unwrap();
+    let b = io.socket(SockType::Stream);
+    let _ = io.connect(b, peer);
+    drop(io);
+    // The new connection got slot 0 again, and the events of both incarnations name it.
+    let stale = StackEvent::Closed { conn: 0, inc: 1 };
+    let fresh = StackEvent::Closed { conn: 0, inc: 2 };
+    assert_eq!(s.tcp_incarnation(crate::stack::ConnId(0)), Some(2));
+    assert_eq!(fds.route(&mut s, stale), None);
+    assert_eq!(fds.route(&mut s, fresh).map(|(_, e)| e), Some(Event::Closed(b)));
+}

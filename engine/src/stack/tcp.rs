@@ -124,14 +124,16 @@ struct Ready {
 pub enum StackEvent {
     /// A connection is waiting in listener `port`'s accept queue.
     Acceptable { port: u16 },
-    /// Connection `conn` has data, EOF or an error to read.
-    Readable { conn: u32 },
+    /// Connection `conn` has data, EOF or an error to read. `inc`: the incarnation of the
+    /// slot `conn` (see [`Stack::tcp_incarnation`]): an event still queued when its
+    /// connection is gone and the slot reused must not reach the new connection.
+    Readable { conn: u32, inc: u32 },
     /// Connection `conn` has room in its send buffer.
-    Writable { conn: u32 },
+    Writable { conn: u32, inc: u32 },
     /// Active open `conn` completed its handshake.
-    Connected { conn: u32 },
+    Connected { conn: u32, inc: u32 },
     /// Connection `conn` is closed (see its error for why).
-    Closed { conn: u32 },
+    Closed { conn: u32, inc: u32 },
     /// A datagram is waiting on UDP port `port`.
     UdpReadable { port: u16 },
 }
@@ -141,6 +143,8 @@ struct Conn {
     key: FlowKey,
     /// Timer generation: entries in the wheel with another generation are stale.
     gen: u32,
+    /// Which connection this slot holds: a stack-wide count of connections made.
+    inc: u32,
     armed: Option<Instant>,
     /// The listener port while the connection is half-open (counted in its SYN queue).
     half_open_on: Option<u16>,
@@ -178,6 +182,8 @@ pub struct TcpSockets {
     blocked: Vec<u32>,
     /// Active opens so far (advances the ephemeral port search).
     connects: u16,
+    /// Connections made so far (each slot's `inc`).
+    incarnations: u32,
     /// Events for applications, drained by [`super::Stack::take_events`].
     pub(super) events: Vec<StackEvent>,
 }
@@ -199,6 +205,7 @@ impl TcpSockets {
             scratch_due: Vec::new(),
             blocked: Vec::new(),
             connects: 0,
+            incarnations: 0,
             events: Vec::new(),
         }
     }
@@ -229,7 +236,9 @@ impl TcpSockets {
         self.conns.iter().flatten().map(|c| (c.key, c.tcb.state()))
     }
 
-    fn insert(&mut self, conn: Conn) -> u32 {
+    fn insert(&mut self, mut conn: Conn) -> u32 {
+        self.incarnations = self.incarnations.wrapping_add(1);
+        conn.inc = self.incarnations;
         let key = conn.key;
         let id = match self.free.pop() {
             Some(id) => {
@@ -307,7 +316,7 @@ impl super::Stack {
         let mut tcb = Tcb::connect(now, (local, lport), (remote, port), iss, cfg.unwrap_or(&tcp.setup.cfg));
         tcb.set_ts_offset(tcp.isn.ts_offset(local, remote));
         let key = FlowKey { local, local_port: lport, remote, remote_port: port };
-        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, half_open_on: None, held: true, user: Some(UserConn { ready: Ready::default(), pending_on: None, queued: false }) });
+        let id = tcp.insert(Conn { tcb, key, gen: 0, inc: 0, armed: None, half_open_on: None, held: true, user: Some(UserConn { ready: Ready::default(), pending_on: None, queued: false }) });
         self.service(now, tx, id);
         Ok(ConnId(id))
     }
@@ -385,6 +394,11 @@ impl super::Stack {
             c.tcb.close();
         }
         self.service(now, tx, id.0);
+    }
+
+    /// The incarnation of connection slot `id` (None when empty): events carry it.
+    pub fn tcp_incarnation(&self, id: ConnId) -> Option<u32> {
+        self.tcp.conns.get(id.0 as usize).and_then(Option::as_ref).map(|c| c.inc)
     }
 
     /// After the application queued data: send the full segments now and hold a short
@@ -487,6 +501,7 @@ impl super::Stack {
                     tcb,
                     key,
                     gen: 0,
+                    inc: 0,
                     armed: None,
                     half_open_on: Some(seg.dst_port),
                     held: true,
@@ -582,7 +597,7 @@ impl super::Stack {
         tcb.set_ts_offset(tcp.isn.ts_offset(key.local, key.remote));
         tcb.handle_segment(now, ack);
         tcp.counters.accepted += 1;
-        let id = tcp.insert(Conn { tcb, key, gen: 0, armed: None, half_open_on: None, held: true, user: Some(waiting_on(key.local_port)) });
+        let id = tcp.insert(Conn { tcb, key, gen: 0, inc: 0, armed: None, half_open_on: None, held: true, user: Some(waiting_on(key.local_port)) });
         self.service(now, tx, id);
     }
 
@@ -645,16 +660,16 @@ impl super::Stack {
                 };
                 let was = u.ready;
                 if now_ready.connected && !was.connected {
-                    tcp.events.push(StackEvent::Connected { conn: id });
+                    tcp.events.push(StackEvent::Connected { conn: id, inc: conn.inc });
                 }
                 if now_ready.readable && !was.readable {
-                    tcp.events.push(StackEvent::Readable { conn: id });
+                    tcp.events.push(StackEvent::Readable { conn: id, inc: conn.inc });
                 }
                 if now_ready.writable && !was.writable {
-                    tcp.events.push(StackEvent::Writable { conn: id });
+                    tcp.events.push(StackEvent::Writable { conn: id, inc: conn.inc });
                 }
                 if now_ready.closed && !was.closed {
-                    tcp.events.push(StackEvent::Closed { conn: id });
+                    tcp.events.push(StackEvent::Closed { conn: id, inc: conn.inc });
                 }
                 u.ready = now_ready;
             }
