@@ -153,6 +153,33 @@ impl XskQueue {
             ZeroCopy::Auto => &[(BindFlags::XDP_ZEROCOPY, true), (BindFlags::XDP_COPY, false)],
         };
         let mut last_err = String::new();
+        // A queue whose previous socket belonged to a process that just died (SIGKILL)
+        // stays busy until the kernel has released that socket, which it does
+        // asynchronously: retry EBUSY for a while, so a restart works at once.
+        let deadline = std::time::Instant::now() + BUSY_RETRY_FOR;
+        loop {
+            if let Some(q) = Self::try_bind(cfg, attempts, &umem, &descs, &iface, queue_id, &mut last_err)? {
+                return Ok(q);
+            }
+            if !last_err.contains("os error 16") || std::time::Instant::now() >= deadline {
+                return Err(XskError::Socket { queue_id, reason: last_err });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// One round of bind attempts (zero-copy and/or copy mode). Ok(None): every attempt
+    /// failed, the last reason in `last_err`.
+    fn try_bind(
+        cfg: &QueueConfig,
+        attempts: &[(BindFlags, bool)],
+        umem: &Umem,
+        descs: &[FrameDesc],
+        iface: &Interface,
+        queue_id: u32,
+        last_err: &mut String,
+    ) -> Result<Option<XskQueue>, XskError> {
+        let ring = QueueSize::new(cfg.ring_size).map_err(|e| XskError::Config(e.to_string()))?;
         for &(mode, zc) in attempts {
             let sock_cfg = SocketConfig::builder()
                 .rx_queue_size(ring)
@@ -163,37 +190,37 @@ impl XskQueue {
             // SAFETY: the program load is inhibited (required when sharing a UMEM; we do
             // not share, and we load our own program), and `umem` is the UMEM this socket
             // and its rings are tied to for their whole life (the socket holds a clone).
-            match unsafe { Socket::new(sock_cfg, &umem, &iface, queue_id) } {
+            match unsafe { Socket::new(sock_cfg, umem, iface, queue_id) } {
                 Ok((tx, rx, Some((fq, cq)))) => {
                     if !zc && cfg.zero_copy == ZeroCopy::Auto {
                         tracing::info!(queue_id, "zero-copy unavailable ({last_err}); using copy mode");
                     }
                     let frames = cfg.frame_count as usize;
-                    return Ok(XskQueue {
+                    return Ok(Some(XskQueue {
                         queue_id,
                         zero_copy: zc,
                         batch: cfg.batch,
                         ring_size: cfg.ring_size,
                         frame_shift: cfg.frame_size.trailing_zeros(),
-                        umem,
+                        umem: umem.clone(),
                         fq,
                         cq,
                         rx,
                         tx,
-                        free: descs,
+                        free: descs.to_vec(),
                         ledger: FrameLedger::new(frames),
                         rx_descs: vec![FrameDesc::default(); cfg.batch],
                         cq_descs: vec![FrameDesc::default(); cfg.batch],
                         tx_pending: Vec::with_capacity(frames),
                         stats: QueueStats::default(),
                         tap: None,
-                    });
+                    }));
                 }
                 Ok(_) => return Err(XskError::Socket { queue_id, reason: "UMEM already bound".into() }),
-                Err(e) => last_err = format!("{e}: {}", source_of(&e)),
+                Err(e) => *last_err = format!("{e}: {}", source_of(&e)),
             }
         }
-        Err(XskError::Socket { queue_id, reason: last_err })
+        Ok(None)
     }
 
     /// Copies every frame received and sent to a capture.
@@ -403,6 +430,9 @@ impl XskQueue {
         }
     }
 }
+
+/// How long a bind that finds the queue busy is retried.
+const BUSY_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Kicks per flush at most (each sends up to the kernel's per-call budget).
 const MAX_KICKS: usize = 8;
