@@ -8,7 +8,8 @@
 #   ${TAG}-peer holds ${TAG}-p = ${NET}.1, the kernel peer that talks to the engine.
 #
 # Environment: BPX_TAG (default bpx), BPX_NET (first three octets, default 10.213.77),
-# BPX_QUEUES (veth queues, default 2), BPX_MTU (default 1500).
+# BPX_QUEUES (veth queues, default 2), BPX_MTU (default 1500), BPX_KERNEL_CC (the kernel's
+# congestion control on this network, default cubic as the engine's --tcp-cc).
 # Idempotent: `up` tears down any leftover first; `down` always succeeds.
 set -euo pipefail
 
@@ -16,6 +17,7 @@ TAG=${BPX_TAG:-bpx}
 NET=${BPX_NET:-10.213.77}
 QUEUES=${BPX_QUEUES:-2}
 MTU=${BPX_MTU:-1500}
+KERNEL_CC=${BPX_KERNEL_CC:-cubic}
 ENG_NS=$TAG-eng
 PEER_NS=$TAG-peer
 ENG_IF=$TAG-e
@@ -40,6 +42,11 @@ up() {
   ip -n "$PEER_NS" link set "$PEER_IF" mtu "$MTU" up
   ip -n "$ENG_NS" addr add "$NET.3/24" dev "$ENG_IF"
   ip -n "$PEER_NS" addr add "$NET.1/24" dev "$PEER_IF"
+  # Every kernel TCP connection on this network (kernel peer, clients, curl, the kernel
+  # backend) runs the engine's congestion control, not the host's default (often bbr):
+  # comparisons are of stacks, not of algorithms. A route's congctl needs no sysctl.
+  ip -n "$ENG_NS" route replace "$NET.0/24" dev "$ENG_IF" proto kernel scope link src "$NET.3" congctl "$KERNEL_CC"
+  ip -n "$PEER_NS" route replace "$NET.0/24" dev "$PEER_IF" proto kernel scope link src "$NET.1" congctl "$KERNEL_CC"
   # The peer must send complete checksums and MTU-sized frames: the engine does not
   # trust partial (offloaded) checksums, and has no GRO to merge TSO super-frames.
   ip netns exec "$PEER_NS" ethtool -K "$PEER_IF" tx off tso off gso off gro off >/dev/null 2>&1 || true

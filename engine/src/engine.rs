@@ -189,6 +189,9 @@ fn run_kernel(
         QueueCount::N(n) => n as usize,
     };
     let cores = pick_cores(n, args.cores.as_ref().map(|c| c.0.as_slice()))?;
+    // The same congestion control as the engine would run, not the host's default.
+    let cc = cc_algorithm(args.tcp.tcp_cc);
+    crate::api::kernel::check_cc(cc).map_err(|e| EngineError(format!("--backend kernel: {e} (load the module or pick another --tcp-cc)")))?;
     if install_signals {
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::flag::register(sig, stop.clone()).map_err(|e| EngineError(format!("cannot install signal handler: {e}")))?;
@@ -200,7 +203,7 @@ fn run_kernel(
         let (f, st, ip, poll) = (factories.clone(), stop.clone(), addr.addr, args.poll);
         let h = std::thread::Builder::new()
             .name(format!("bypass-k{i}"))
-            .spawn(move || runtime::kernel_worker::run(i, ip, core, poll, f, st))
+            .spawn(move || runtime::kernel_worker::run(i, ip, core, poll, cc, f, st))
             .map_err(|e| EngineError(format!("cannot start worker thread: {e}")))?;
         handles.push(h);
     }
@@ -222,10 +225,16 @@ fn run_kernel(
     Ok(Report { iface: args.iface.clone(), xdp_mode: "none (kernel backend)".into(), workers: Vec::new(), unserved: Vec::new(), pcap: None })
 }
 
+fn cc_algorithm(a: crate::cli::CcArg) -> crate::tcp::CcAlgorithm {
+    match a {
+        crate::cli::CcArg::Cubic => crate::tcp::CcAlgorithm::Cubic,
+        crate::cli::CcArg::Newreno => crate::tcp::CcAlgorithm::NewReno,
+    }
+}
+
 /// TCP settings from the command line; keys for ISNs and SYN cookies are random per run.
 fn tcp_setup(args: &RunArgs, mtu: usize) -> Result<TcpSetup, EngineError> {
-    use crate::cli::CcArg;
-    use crate::tcp::{CcAlgorithm, Keepalive, TcpConfig};
+    use crate::tcp::{Keepalive, TcpConfig};
     let t = &args.tcp;
     if mtu < 576 {
         return err(format!("interface MTU {mtu} is below the IPv4 minimum of 576"));
@@ -247,10 +256,7 @@ fn tcp_setup(args: &RunArgs, mtu: usize) -> Result<TcpSetup, EngineError> {
         timestamps: !t.tcp_no_timestamps,
         sack: !t.tcp_no_sack,
         nodelay: t.tcp_nodelay,
-        congestion_control: match t.tcp_cc {
-            CcArg::Cubic => CcAlgorithm::Cubic,
-            CcArg::Newreno => CcAlgorithm::NewReno,
-        },
+        congestion_control: cc_algorithm(t.tcp_cc),
         min_rto: Duration::from_millis(t.tcp_min_rto_ms.max(1)),
         time_wait: Duration::from_millis(t.tcp_time_wait_ms),
         max_retransmits: t.tcp_max_retransmits.max(1),

@@ -16,6 +16,7 @@ use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{Event, Fd, Shutdown, SockType, SocketOptions};
+use crate::tcp::CcAlgorithm;
 use crate::time::Instant;
 
 /// Bytes a stream may hold in its overflow buffer.
@@ -47,11 +48,35 @@ pub struct KernelNet {
     addr: Ipv4Addr,
     worker: usize,
     pending: Vec<(usize, Event)>,
+    /// The congestion control every TCP socket gets (TCP_CONGESTION) unless its own
+    /// options name another: the engine's `--tcp-cc`, so both backends run the same
+    /// algorithm whatever the host's default is.
+    cc: CcAlgorithm,
+}
+
+/// Linux's name for an algorithm (`/proc/sys/net/ipv4/tcp_available_congestion_control`).
+pub fn kernel_cc_name(a: CcAlgorithm) -> &'static str {
+    match a {
+        CcAlgorithm::Cubic => "cubic",
+        CcAlgorithm::NewReno => "reno",
+    }
+}
+
+/// Sets TCP_CONGESTION on a TCP socket.
+fn set_cc(s: socket2::SockRef<'_>, a: CcAlgorithm) -> Result<()> {
+    s.set_tcp_congestion(kernel_cc_name(a).as_bytes())
+        .map_err(|e| Error::new(e.kind(), format!("cannot use the kernel's '{}' congestion control: {e}", kernel_cc_name(a))))
+}
+
+/// Checks once, before workers start, that the kernel offers `a` to this process.
+pub fn check_cc(a: CcAlgorithm) -> Result<()> {
+    let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    set_cc(socket2::SockRef::from(&s), a)
 }
 
 impl KernelNet {
-    pub fn new(addr: Ipv4Addr, worker: usize) -> Result<Self> {
-        Ok(KernelNet { poll: Poll::new()?, events: Events::with_capacity(1024), socks: Vec::new(), free: Vec::new(), addr, worker, pending: Vec::new() })
+    pub fn new(addr: Ipv4Addr, worker: usize, cc: CcAlgorithm) -> Result<Self> {
+        Ok(KernelNet { poll: Poll::new()?, events: Events::with_capacity(1024), socks: Vec::new(), free: Vec::new(), addr, worker, pending: Vec::new(), cc })
     }
 
     fn alloc(&mut self, owner: usize, s: KSock) -> Fd {
@@ -218,11 +243,14 @@ impl<'a> KernelIo<'a> {
     }
 
     pub fn listen(&mut self, fd: Fd, backlog: usize) -> Result<()> {
-        let KSock::Unbound { ty: SockType::Stream, port: Some(port), .. } = self.get(fd)? else {
+        let KSock::Unbound { ty: SockType::Stream, port: Some(port), opts } = self.get(fd)? else {
             return Err(err(ErrorKind::InvalidInput, "listen needs a bound stream socket"));
         };
-        let port = *port;
+        let (port, cc) = (*port, opts.congestion);
+        let cc = cc.unwrap_or(self.net.cc);
         let s = self.reuse_socket(Type::STREAM, Protocol::TCP, port)?;
+        // Accepted connections inherit it.
+        set_cc(socket2::SockRef::from(&s), cc)?;
         s.listen(backlog.min(i32::MAX as usize) as i32)?;
         let mut l = TcpListener::from_std(s.into());
         self.net.poll.registry().register(&mut l, Token(fd.0 as usize), Interest::READABLE)?;
@@ -232,6 +260,9 @@ impl<'a> KernelIo<'a> {
 
     fn add_stream(&mut self, mut s: TcpStream, connecting: bool, opts: SocketOptions) -> Result<Fd> {
         let _ = s.set_nodelay(opts.nodelay.unwrap_or(false));
+        if connecting {
+            set_cc(socket2::SockRef::from(&s), opts.congestion.unwrap_or(self.net.cc))?;
+        }
         let fd = self.net.alloc(self.owner, KSock::Unbound { ty: SockType::Stream, port: None, opts });
         self.net.poll.registry().register(&mut s, Token(fd.0 as usize), Interest::READABLE | Interest::WRITABLE)?;
         self.net.socks[fd.0 as usize] = Some((self.owner, KSock::Stream { s, connecting, out: VecDeque::new(), opts, wants_writable: false, shut: false }));
@@ -385,11 +416,15 @@ impl<'a> KernelIo<'a> {
             KSock::Unbound { opts, .. } => {
                 opts.nodelay = o.nodelay.or(opts.nodelay);
                 opts.linger = o.linger.or(opts.linger);
+                opts.congestion = o.congestion.or(opts.congestion);
                 Ok(())
             }
             KSock::Stream { s, opts, .. } => {
                 if let Some(n) = o.nodelay {
                     s.set_nodelay(n)?;
+                }
+                if let Some(a) = o.congestion {
+                    set_cc(socket2::SockRef::from(&*s), a)?;
                 }
                 opts.linger = o.linger.or(opts.linger);
                 Ok(())

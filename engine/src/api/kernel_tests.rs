@@ -14,7 +14,7 @@ use crate::time::Instant;
 #[test]
 fn writable_after_the_buffer_drains_without_a_would_block() {
     let lo = Ipv4Addr::LOCALHOST;
-    let mut net = KernelNet::new(lo, 0).unwrap();
+    let mut net = KernelNet::new(lo, 0, crate::tcp::CcAlgorithm::default()).unwrap();
     let mut io = KernelIo::new(&mut net, 0, Instant::ZERO);
     let l = io.socket(SockType::Stream);
     io.bind(l, SocketAddrV4::new(lo, 0)).unwrap();

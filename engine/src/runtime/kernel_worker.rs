@@ -12,12 +12,21 @@ use crate::api::{AppFactory, Io};
 use crate::time::Clock;
 
 /// Runs one kernel-backend worker until `stop`.
-pub fn run(index: usize, addr: std::net::Ipv4Addr, core: Option<core_affinity::CoreId>, poll: PollMode, apps: Vec<AppFactory>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    index: usize,
+    addr: std::net::Ipv4Addr,
+    core: Option<core_affinity::CoreId>,
+    poll: PollMode,
+    cc: crate::tcp::CcAlgorithm,
+    apps: Vec<AppFactory>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
     if let Some(c) = core {
         core_affinity::set_for_current(c);
     }
     let clock = Clock::new();
-    let mut net = KernelNet::new(addr, index)?;
+    let mut net = KernelNet::new(addr, index, cc)?;
     let mut apps: Vec<_> = apps.iter().map(|f| f(index)).collect();
     for (i, app) in apps.iter_mut().enumerate() {
         app.on_start(&mut Io::kernel(&mut net, i, clock.now()));
