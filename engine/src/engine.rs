@@ -389,6 +389,7 @@ pub fn run_with(
             queue,
             stack: Stack::new(stack_cfg.clone(), i, clock.now()),
             core,
+            shares_core: core.is_some() && cores.iter().filter(|&&c| c == core).count() > 1,
             poll: args.poll,
             mesh: mesh.clone(),
             stop: stop.clone(),

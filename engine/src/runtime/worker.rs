@@ -42,6 +42,9 @@ pub struct WorkerSetup {
     pub queue: XskQueue,
     pub stack: Stack,
     pub core: Option<core_affinity::CoreId>,
+    /// Another worker is pinned to the same core: an idle pass yields the core to it
+    /// instead of spinning out the scheduler's time slice.
+    pub shares_core: bool,
     pub poll: PollMode,
     pub mesh: Mesh,
     pub stop: Arc<AtomicBool>,
@@ -115,7 +118,7 @@ pub fn spawn(setup: WorkerSetup) -> std::io::Result<WorkerHandle> {
 }
 
 fn run(s: WorkerSetup) -> WorkerReport {
-    let WorkerSetup { index, mut queue, mut stack, core, poll, mesh, stop, clock, fault, control, mut apps, reflect_udp } = s;
+    let WorkerSetup { index, mut queue, mut stack, core, shares_core, poll, mesh, stop, clock, fault, control, mut apps, reflect_udp } = s;
     let (mut reflected, mut reflect_dropped) = (0u64, 0u64);
     let mut fds = crate::api::fast::FdTable::default();
     let mut events = Vec::new();
@@ -239,6 +242,10 @@ fn run(s: WorkerSetup) -> WorkerReport {
         let holding = faults.as_ref().is_some_and(|f| f.holding());
         if busy || queue.tx_unsent() > 0 || holding {
             last_work = now;
+        } else if shares_core && (poll == PollMode::Busy || now.saturating_since(last_work) < IDLE_BEFORE_SLEEP) {
+            // Spinning here would keep the other worker on this core (and the traffic
+            // waiting for it) off the CPU until the scheduler's tick.
+            std::thread::yield_now();
         } else if poll == PollMode::Adaptive && now.saturating_since(last_work) >= IDLE_BEFORE_SLEEP {
             let timeout = sleep_ms(now, stack.poll_timeout());
             if timeout > 0 {
