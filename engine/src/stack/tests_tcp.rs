@@ -330,3 +330,36 @@ fn connect_checks_the_local_address() {
     let mut tx = VecSink::default();
     assert_eq!(a.tcp_connect(Instant::ZERO, &mut tx, B_IP, A_IP, 7), Err(ConnectError::NotOurAddress(B_IP)));
 }
+
+/// A fresh connection's first response leaves in one burst within the initial window
+/// (RFC 6928: ten segments), not one segment per returning ACK.
+#[test]
+fn first_response_leaves_in_one_burst() {
+    let mut p = Pair::new(node(A_MAC, A_IP, &[], 1024), node(B_MAC, B_IP, &["chargen:19"], 1024));
+    p.batched = true;
+    let mut tx = VecSink::default();
+    let id = p.a.tcp_connect(p.now, &mut tx, A_IP, B_IP, 19).unwrap();
+    p.to_b.extend(tx.frames);
+    let mut asked = false;
+    let mut bursts = Vec::new();
+    for _ in 0..100 {
+        let mut tx = VecSink::default();
+        let tcb = p.a.tcp_conn(id).expect("held");
+        if tcb.state() == State::Established && !asked {
+            asked = tcb.send(b"8000\n") == 5;
+        }
+        let mut buf = [0u8; 8192];
+        tcb.recv(&mut buf);
+        p.a.tcp_flush(p.now, &mut tx, id);
+        p.to_b.extend(tx.frames);
+        p.step();
+        let data: usize = p.to_a.iter().map(|f| tcp_payload_len(f)).sum();
+        if data > 0 {
+            bursts.push(data);
+        }
+        if bursts.iter().sum::<usize>() >= 8000 {
+            break;
+        }
+    }
+    assert_eq!(bursts.first(), Some(&8000), "bursts {bursts:?}");
+}
