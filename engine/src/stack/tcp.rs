@@ -180,8 +180,8 @@ pub struct TcpSockets {
     scratch_due: Vec<(u32, u32)>,
     /// Connections that stopped sending for want of a TX buffer; retried on `poll`.
     blocked: Vec<u32>,
-    /// Active opens so far (advances the ephemeral port search).
-    connects: u16,
+    /// Where the next active open's port search starts, past the last port used.
+    port_cursor: u16,
     /// Connections made so far (each slot's `inc`).
     incarnations: u32,
     /// Events for applications, drained by [`super::Stack::take_events`].
@@ -204,7 +204,7 @@ impl TcpSockets {
             counters: TcpStackCounters::default(),
             scratch_due: Vec::new(),
             blocked: Vec::new(),
-            connects: 0,
+            port_cursor: 0,
             incarnations: 0,
             events: Vec::new(),
         }
@@ -302,16 +302,22 @@ impl super::Stack {
         if tcp.flows.len() >= tcp.setup.max_conns {
             return Err(ConnectError::TableFull);
         }
-        // Successive connects to one destination start their search at successive
-        // ports (as Linux perturbs its offset per connect): reusing the port just
-        // closed would meet the server's TIME-WAIT for it.
-        tcp.connects = tcp.connects.wrapping_add(1);
-        let offset = ((tcp.isn.isn(now, (local, 0), (remote, port)).0 >> 16) as u16).wrapping_add(tcp.connects.wrapping_mul(2));
+        // The search starts at a keyed, per-destination base plus a cursor that moves
+        // past every port it hands out (as Linux's per-destination perturbation table),
+        // so successive connects never take the port just closed, whose TIME-WAIT the
+        // server may still hold. With several workers most ports hash elsewhere, and
+        // a cursor moved by a fixed step would land on the same port again.
+        let base = (tcp.isn.ts_offset(local, remote) as u16) ^ port.rotate_left(7);
+        let offset = base.wrapping_add(tcp.port_cursor);
+        let range = tcp.setup.local_ports.clone();
         let flows = &tcp.flows;
-        let lport = super::flow::pick_local_port(local, remote, port, self.worker, self.net.cfg.workers, tcp.setup.local_ports.clone(), offset, |p| {
+        let lport = super::flow::pick_local_port(local, remote, port, self.worker, self.net.cfg.workers, range.clone(), offset, |p| {
             flows.contains_key(&FlowKey { local, local_port: p, remote, remote_port: port })
         })
         .ok_or(ConnectError::NoPort)?;
+        let (lo, span) = (*range.start() as u32, *range.end() as u32 - *range.start() as u32 + 1);
+        let skipped = (lport as u32 - lo + span - offset as u32 % span) % span;
+        tcp.port_cursor = tcp.port_cursor.wrapping_add(skipped as u16 + 1);
         let iss = tcp.isn.isn(now, (local, lport), (remote, port));
         let mut tcb = Tcb::connect(now, (local, lport), (remote, port), iss, cfg.unwrap_or(&tcp.setup.cfg));
         tcb.set_ts_offset(tcp.isn.ts_offset(local, remote));

@@ -363,3 +363,30 @@ fn first_response_leaves_in_one_burst() {
     }
     assert_eq!(bursts.first(), Some(&8000), "bursts {bursts:?}");
 }
+
+/// With several workers, successive connects to one destination take distinct ports
+/// (each hashing to the opening worker), never the port just closed: the server may
+/// hold it in TIME-WAIT. Before: the search advanced by a fixed step and, with most
+/// ports hashing to the other worker, often found the same port again.
+#[test]
+fn successive_connects_with_two_workers_take_new_ports() {
+    let mut cfg = StackConfig::new(A_MAC, vec![Ipv4Cidr { addr: A_IP, prefix: 24 }]);
+    cfg.workers = 2;
+    let mut a = Stack::new(cfg, 0, Instant::ZERO);
+    let mut ports = Vec::new();
+    for i in 0..40 {
+        let now = Instant::from_millis(i);
+        let mut tx = VecSink::default();
+        let id = a.tcp_connect(now, &mut tx, A_IP, B_IP, 19).unwrap();
+        let local = a.tcp_conn(id).unwrap().local();
+        let key = crate::stack::flow::FlowKey { local: A_IP, local_port: local.1, remote: B_IP, remote_port: 19 };
+        assert_eq!(key.owner(2), 0);
+        ports.push(local.1);
+        a.tcp_release(now, &mut tx, id);
+        assert!(a.tcp_connections().is_empty());
+    }
+    let mut distinct = ports.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+}

@@ -493,7 +493,12 @@ impl Tcb {
             return false;
         }
         match (self.neg.timestamps, syn.options.timestamps) {
-            (true, Some((tsval, _))) => (tsval.wrapping_sub(self.ts_recent) as i32) > 0,
+            // RFC 6191 §2 (as Linux's tcp_timewait_state_process): a newer timestamp, or
+            // the same one (a reconnect within the clock tick) with a higher sequence.
+            (true, Some((tsval, _))) => {
+                let d = tsval.wrapping_sub(self.ts_recent) as i32;
+                d > 0 || (d == 0 && syn.seq > self.rcv_nxt)
+            }
             _ => syn.seq > self.rcv_nxt,
         }
     }

@@ -215,3 +215,23 @@ fn scaled_window_edge_never_retracts() {
         }
     }
 }
+
+/// RFC 6191 in TIME-WAIT with timestamps: a SYN whose TSval equals TS.Recent (the peer
+/// reconnected within its clock tick) is accepted when its sequence number is higher, as
+/// Linux does; an older TSval never is. Before: refused, and the client's SYN waited
+/// out its 1 s retransmission (e2e fresh downloads with 2 queues, p99 1 s).
+#[test]
+fn time_wait_accepts_same_tick_syn_with_higher_sequence() {
+    let (mut t, ts0) = open_full(0);
+    recv_all(&mut t, ms(20));
+    t.close();
+    recv_all(&mut t, ms(21));
+    send(&mut t, ms(22), &Seg::ack(P, L + 1).fin().ts(510, ts0 + 21));
+    recv_all(&mut t, ms(22));
+    assert_eq!(t.state(), State::TimeWait);
+    let syn = |seq: u32, tsval: u32| Seg::new(seq).syn().ts(tsval, 0);
+    assert!(t.time_wait_accepts_syn(&syn(P + 100_000, 510).repr()));
+    assert!(t.time_wait_accepts_syn(&syn(P + 100_000, 511).repr()));
+    assert!(!t.time_wait_accepts_syn(&syn(P - 10, 510).repr()));
+    assert!(!t.time_wait_accepts_syn(&syn(P + 100_000, 509).repr()));
+}
