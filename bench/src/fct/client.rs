@@ -23,8 +23,17 @@ const CHUNK: usize = 256 * 1024;
 /// errors, not run): a server that stalls every transfer would otherwise cost
 /// `transfers × timeout`.
 pub const MAX_CONSECUTIVE_TIMEOUTS: usize = 3;
-/// Pause between SIOCOUTQ readings while an upload waits for its last ACK.
+/// Pause between SIOCOUTQ readings while an upload waits for its last ACK, once it has
+/// waited [`OUTQ_SPIN`].
 pub const OUTQ_POLL: Duration = Duration::from_micros(20);
+/// How long an upload reads SIOCOUTQ back to back (yielding the CPU in between) before
+/// pausing between readings. A sleep costs a timer wake-up (tens of µs here) that a
+/// kernel server never pays: its ACK is processed inside the client's own write on veth,
+/// so SIOCOUTQ is 0 at the first reading. Yielding rather than spinning lets deferred
+/// softirq work on this CPU run (the receive side of the engine's veth, whose XDP runs
+/// on the sender's CPU): a pure spin slowed the engine's 64 KiB uploads from 0.19 to
+/// 0.32 ms.
+pub const OUTQ_SPIN: Duration = Duration::from_millis(2);
 
 /// Why a transfer failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,10 +213,11 @@ fn download(c: &mut Ctx<'_>, s: &mut Sock, n: u64, keep: bool, deadline: Instant
     }
 }
 
-/// Upload: writes `data`, then reads SIOCOUTQ every [`OUTQ_POLL`] until it is 0 (the
-/// server acknowledged the last byte).
+/// Upload: writes `data`, then reads SIOCOUTQ until it is 0 (the server acknowledged the
+/// last byte): back to back for [`OUTQ_SPIN`], then every [`OUTQ_POLL`].
 fn upload(c: &mut Ctx<'_>, s: &mut Sock, data: &[u8], deadline: Instant) -> Result<Instant, Fail> {
     write_all(c, s, data, deadline)?;
+    let spin_until = Instant::now() + OUTQ_SPIN;
     loop {
         let left = bypass::xsk::sys::unacked_bytes(s.s.as_fd()).map_err(|e| other("SIOCOUTQ", e))?;
         if left == 0 {
@@ -216,7 +226,11 @@ fn upload(c: &mut Ctx<'_>, s: &mut Sock, data: &[u8], deadline: Instant) -> Resu
         if Instant::now() >= deadline {
             return Err(Fail::Timeout(format!("timed out after {:?} waiting for the last ACK ({left} of {} bytes unacknowledged)", c.timeout, data.len())));
         }
-        std::thread::sleep(OUTQ_POLL);
+        if Instant::now() < spin_until {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(OUTQ_POLL);
+        }
     }
 }
 
