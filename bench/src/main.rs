@@ -147,6 +147,7 @@ fn main() {
     report.meta.insert("server_cpu".into(), setup.server_cpu.to_string());
     report.meta.insert("kernel".into(), std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string());
     report.meta.insert("setup".into(), "veth pair, AF_XDP copy mode; server pinned to server_cpu, load generator to the other".into());
+    report.meta.insert("tcp_cc".into(), tcp_cc_note());
     report.cases = runner::run_all(&setup, &cases, a.rounds);
     if run_fct {
         let (rows, notes) = bypass_bench::fct::run::run_fct(&setup, &fct_plan);
@@ -183,5 +184,18 @@ fn main() {
     }
     if a.check {
         println!("bench check: {} passed, 0 failed{}", report.cases.len(), if report.fct.is_empty() { String::new() } else { format!("; FCT: {} rows, no errors", report.fct.len()) });
+    }
+}
+
+/// Which congestion control each side's TCP runs: the engine's (`--tcp-cc`, cubic by
+/// default), and the kernel's on the test network (the subnet route's `congctl`, which
+/// scripts/netns.sh sets to the engine's; otherwise this namespace's default).
+fn tcp_cc_note() -> String {
+    let default = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control").unwrap_or_default().trim().to_string();
+    let routes = std::process::Command::new("ip").args(["route", "show"]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    let route_cc = routes.split_whitespace().skip_while(|w| *w != "congctl").nth(1).map(str::to_string);
+    match route_cc {
+        Some(cc) => format!("engine cubic; kernel {cc} (route congctl on the test network; this namespace's default is {default})"),
+        None => format!("engine cubic; kernel {default} (this namespace's default)"),
     }
 }

@@ -100,9 +100,11 @@ pub struct TcpArgs {
     /// Congestion control: cubic (RFC 9438) or newreno (RFC 6582).
     #[arg(long, value_enum, default_value = "cubic")]
     pub tcp_cc: CcArg,
-    /// Send and receive buffer per connection, bytes (the largest window offered).
-    #[arg(long, default_value_t = 256 * 1024)]
-    pub tcp_buffer: usize,
+    /// Send and receive buffer per connection, bytes (the largest window offered); 262144
+    /// when not given. With --backend kernel: SO_SNDBUF/SO_RCVBUF, and Linux's autotuning
+    /// when not given.
+    #[arg(long)]
+    pub tcp_buffer: Option<usize>,
     /// Minimum retransmission timeout, ms (RFC 6298 says 1000; Linux uses 200).
     #[arg(long, default_value_t = 200)]
     pub tcp_min_rto_ms: u64,

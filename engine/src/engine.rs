@@ -189,9 +189,7 @@ fn run_kernel(
         QueueCount::N(n) => n as usize,
     };
     let cores = pick_cores(n, args.cores.as_ref().map(|c| c.0.as_slice()))?;
-    // The same congestion control as the engine would run, not the host's default.
-    let cc = cc_algorithm(args.tcp.tcp_cc);
-    crate::api::kernel::check_cc(cc).map_err(|e| EngineError(format!("--backend kernel: {e} (load the module or pick another --tcp-cc)")))?;
+    let tcp = kernel_tcp(&args.tcp)?;
     if install_signals {
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::flag::register(sig, stop.clone()).map_err(|e| EngineError(format!("cannot install signal handler: {e}")))?;
@@ -203,10 +201,11 @@ fn run_kernel(
         let (f, st, ip, poll) = (factories.clone(), stop.clone(), addr.addr, args.poll);
         let h = std::thread::Builder::new()
             .name(format!("bypass-k{i}"))
-            .spawn(move || runtime::kernel_worker::run(i, ip, core, poll, cc, f, st))
+            .spawn(move || runtime::kernel_worker::run(i, ip, core, poll, tcp, f, st))
             .map_err(|e| EngineError(format!("cannot start worker thread: {e}")))?;
         handles.push(h);
     }
+    println!("bypass: kernel TCP: {}", tcp.describe());
     println!("bypass: ready on {} (kernel backend), {} worker(s), cores {:?}", addr.addr, n, cores.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>());
     ready(&EngineInfo { workers: n, addrs: vec![addr.addr], wakers: None });
     while !stop.load(Ordering::Relaxed) {
@@ -225,6 +224,39 @@ fn run_kernel(
     Ok(Report { iface: args.iface.clone(), xdp_mode: "none (kernel backend)".into(), workers: Vec::new(), unserved: Vec::new(), pcap: None })
 }
 
+/// The kernel backend's TCP settings from the engine's options: those Linux has a socket
+/// option for are applied; the others are refused when set to anything but their default,
+/// so a comparison never silently runs with settings one side ignored.
+fn kernel_tcp(t: &crate::cli::TcpArgs) -> Result<crate::api::kernel::KernelTcp, EngineError> {
+    let unsupported = [
+        (t.tcp_min_rto_ms != 200, "--tcp-min-rto-ms"),
+        (t.tcp_time_wait_ms != 60_000, "--tcp-time-wait-ms"),
+        (t.tcp_max_retransmits != 15, "--tcp-max-retransmits"),
+        (t.tcp_syn_backlog != 1024, "--tcp-syn-backlog"),
+        (t.tcp_max_conns != 65_536, "--tcp-max-conns"),
+        (t.tcp_no_sack, "--tcp-no-sack"),
+        (t.tcp_no_timestamps, "--tcp-no-timestamps"),
+        (t.tcp_no_window_scaling, "--tcp-no-window-scaling"),
+        (t.local_port_range != (32768..=60999), "--local-port-range"),
+    ];
+    if let Some((_, flag)) = unsupported.iter().find(|(set, _)| *set) {
+        return err(format!("--backend kernel: {flag} has no per-socket equivalent in Linux (it is a sysctl or not adjustable); drop it or run the engine"));
+    }
+    if let Some(b) = t.tcp_buffer {
+        if !(4096..=64 << 20).contains(&b) {
+            return err("--tcp-buffer must be between 4096 and 67108864 bytes");
+        }
+    }
+    let tcp = crate::api::kernel::KernelTcp {
+        cc: cc_algorithm(t.tcp_cc),
+        nodelay: t.tcp_nodelay,
+        keepalive: t.tcp_keepalive.map(|s| Duration::from_secs(s.max(1))),
+        buffer: t.tcp_buffer,
+    };
+    crate::api::kernel::check_cc(tcp.cc).map_err(|e| EngineError(format!("--backend kernel: {e} (load the module or pick another --tcp-cc)")))?;
+    Ok(tcp)
+}
+
 fn cc_algorithm(a: crate::cli::CcArg) -> crate::tcp::CcAlgorithm {
     match a {
         crate::cli::CcArg::Cubic => crate::tcp::CcAlgorithm::Cubic,
@@ -239,7 +271,8 @@ fn tcp_setup(args: &RunArgs, mtu: usize) -> Result<TcpSetup, EngineError> {
     if mtu < 576 {
         return err(format!("interface MTU {mtu} is below the IPv4 minimum of 576"));
     }
-    if t.tcp_buffer < 4096 || t.tcp_buffer > 64 << 20 {
+    let buffer = t.tcp_buffer.unwrap_or(256 * 1024);
+    if !(4096..=64 << 20).contains(&buffer) {
         return err("--tcp-buffer must be between 4096 and 67108864 bytes");
     }
     for (i, s) in args.serve.iter().enumerate() {
@@ -250,8 +283,8 @@ fn tcp_setup(args: &RunArgs, mtu: usize) -> Result<TcpSetup, EngineError> {
     let d = TcpConfig::default();
     let cfg = TcpConfig {
         mss: (mtu - 40).min(u16::MAX as usize) as u16,
-        send_buffer: t.tcp_buffer,
-        recv_buffer: t.tcp_buffer,
+        send_buffer: buffer,
+        recv_buffer: buffer,
         window_scaling: !t.tcp_no_window_scaling,
         timestamps: !t.tcp_no_timestamps,
         sack: !t.tcp_no_sack,
@@ -468,4 +501,34 @@ pub fn run_with(
         return err(e);
     }
     Ok(Report { iface: iface.name, xdp_mode, workers, unserved, pcap })
+}
+
+#[cfg(test)]
+mod kernel_tcp_tests {
+    use super::kernel_tcp;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn tcp_args(extra: &[&str]) -> crate::cli::TcpArgs {
+        let mut argv = vec!["bypass", "run", "--iface", "v0", "--ip", "10.0.0.2/24", "--backend", "kernel"];
+        argv.extend_from_slice(extra);
+        let Command::Run(r) = Cli::try_parse_from(argv).unwrap().command else { panic!("run") };
+        r.tcp
+    }
+
+    /// The kernel backend takes what Linux has a socket option for and refuses the rest
+    /// with a line naming the flag, rather than running with it silently ignored.
+    #[test]
+    fn kernel_backend_applies_or_refuses_tcp_options() {
+        let t = kernel_tcp(&tcp_args(&["--tcp-nodelay", "--tcp-buffer", "131072", "--tcp-keepalive", "30", "--tcp-cc", "newreno"])).unwrap();
+        assert!(t.nodelay);
+        assert_eq!(t.buffer, Some(131072));
+        assert_eq!(t.keepalive, Some(std::time::Duration::from_secs(30)));
+        assert_eq!(t.cc, crate::tcp::CcAlgorithm::NewReno);
+        assert_eq!(kernel_tcp(&tcp_args(&[])).unwrap().buffer, None, "autotuning unless --tcp-buffer");
+        for flag in [&["--tcp-no-sack"][..], &["--tcp-min-rto-ms", "50"], &["--tcp-time-wait-ms", "10"], &["--local-port-range", "40000-40100"]] {
+            let e = kernel_tcp(&tcp_args(flag)).unwrap_err().0;
+            assert!(e.contains(flag[0]) && !e.contains('\n'), "{e}");
+        }
+    }
 }

@@ -48,10 +48,52 @@ pub struct KernelNet {
     addr: Ipv4Addr,
     worker: usize,
     pending: Vec<(usize, Event)>,
-    /// The congestion control every TCP socket gets (TCP_CONGESTION) unless its own
-    /// options name another: the engine's `--tcp-cc`, so both backends run the same
-    /// algorithm whatever the host's default is.
-    cc: CcAlgorithm,
+    /// What every TCP socket gets unless its own options say otherwise.
+    tcp: KernelTcp,
+}
+
+/// The TCP settings the kernel backend applies to its stream sockets: the engine's
+/// command-line options that Linux has a socket option for, so both backends run the same
+/// algorithm and buffers whatever the host's defaults are.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KernelTcp {
+    /// TCP_CONGESTION (`--tcp-cc`).
+    pub cc: CcAlgorithm,
+    /// TCP_NODELAY (`--tcp-nodelay`).
+    pub nodelay: bool,
+    /// SO_KEEPALIVE with TCP_KEEPIDLE (`--tcp-keepalive`).
+    pub keepalive: Option<StdDuration>,
+    /// SO_SNDBUF and SO_RCVBUF (`--tcp-buffer`); None leaves Linux's autotuning on.
+    pub buffer: Option<usize>,
+}
+
+impl KernelTcp {
+    /// Applies the settings, overridden by the socket's own options, before `listen`
+    /// (accepted connections inherit them) or `connect`.
+    fn apply(&self, s: socket2::SockRef<'_>, o: &SocketOptions) -> Result<()> {
+        set_cc(&s, o.congestion.unwrap_or(self.cc))?;
+        if let Some(b) = o.send_buffer.or(self.buffer) {
+            s.set_send_buffer_size(b)?;
+        }
+        if let Some(b) = o.recv_buffer.or(self.buffer) {
+            s.set_recv_buffer_size(b)?;
+        }
+        if let Some(idle) = o.keepalive.unwrap_or(self.keepalive) {
+            s.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))?;
+        }
+        s.set_tcp_nodelay(o.nodelay.unwrap_or(self.nodelay))
+    }
+
+    /// The settings as the start-up line prints them.
+    pub fn describe(&self) -> String {
+        format!(
+            "congestion control {}, nodelay {}, keepalive {}, buffers {}",
+            kernel_cc_name(self.cc),
+            if self.nodelay { "on" } else { "off" },
+            self.keepalive.map_or("off".to_string(), |d| format!("after {} s idle", d.as_secs())),
+            self.buffer.map_or("autotuned".to_string(), |b| format!("{b} bytes (SO_SNDBUF/SO_RCVBUF)")),
+        )
+    }
 }
 
 /// Linux's name for an algorithm (`/proc/sys/net/ipv4/tcp_available_congestion_control`).
@@ -63,7 +105,7 @@ pub fn kernel_cc_name(a: CcAlgorithm) -> &'static str {
 }
 
 /// Sets TCP_CONGESTION on a TCP socket.
-fn set_cc(s: socket2::SockRef<'_>, a: CcAlgorithm) -> Result<()> {
+fn set_cc(s: &socket2::SockRef<'_>, a: CcAlgorithm) -> Result<()> {
     s.set_tcp_congestion(kernel_cc_name(a).as_bytes())
         .map_err(|e| Error::new(e.kind(), format!("cannot use the kernel's '{}' congestion control: {e}", kernel_cc_name(a))))
 }
@@ -71,12 +113,12 @@ fn set_cc(s: socket2::SockRef<'_>, a: CcAlgorithm) -> Result<()> {
 /// Checks once, before workers start, that the kernel offers `a` to this process.
 pub fn check_cc(a: CcAlgorithm) -> Result<()> {
     let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
-    set_cc(socket2::SockRef::from(&s), a)
+    set_cc(&socket2::SockRef::from(&s), a)
 }
 
 impl KernelNet {
-    pub fn new(addr: Ipv4Addr, worker: usize, cc: CcAlgorithm) -> Result<Self> {
-        Ok(KernelNet { poll: Poll::new()?, events: Events::with_capacity(1024), socks: Vec::new(), free: Vec::new(), addr, worker, pending: Vec::new(), cc })
+    pub fn new(addr: Ipv4Addr, worker: usize, tcp: KernelTcp) -> Result<Self> {
+        Ok(KernelNet { poll: Poll::new()?, events: Events::with_capacity(1024), socks: Vec::new(), free: Vec::new(), addr, worker, pending: Vec::new(), tcp })
     }
 
     fn alloc(&mut self, owner: usize, s: KSock) -> Fd {
@@ -246,11 +288,10 @@ impl<'a> KernelIo<'a> {
         let KSock::Unbound { ty: SockType::Stream, port: Some(port), opts } = self.get(fd)? else {
             return Err(err(ErrorKind::InvalidInput, "listen needs a bound stream socket"));
         };
-        let (port, cc) = (*port, opts.congestion);
-        let cc = cc.unwrap_or(self.net.cc);
+        let (port, opts) = (*port, *opts);
         let s = self.reuse_socket(Type::STREAM, Protocol::TCP, port)?;
-        // Accepted connections inherit it.
-        set_cc(socket2::SockRef::from(&s), cc)?;
+        // Accepted connections inherit them.
+        self.net.tcp.apply(socket2::SockRef::from(&s), &opts)?;
         s.listen(backlog.min(i32::MAX as usize) as i32)?;
         let mut l = TcpListener::from_std(s.into());
         self.net.poll.registry().register(&mut l, Token(fd.0 as usize), Interest::READABLE)?;
@@ -259,10 +300,6 @@ impl<'a> KernelIo<'a> {
     }
 
     fn add_stream(&mut self, mut s: TcpStream, connecting: bool, opts: SocketOptions) -> Result<Fd> {
-        let _ = s.set_nodelay(opts.nodelay.unwrap_or(false));
-        if connecting {
-            set_cc(socket2::SockRef::from(&s), opts.congestion.unwrap_or(self.net.cc))?;
-        }
         let fd = self.net.alloc(self.owner, KSock::Unbound { ty: SockType::Stream, port: None, opts });
         self.net.poll.registry().register(&mut s, Token(fd.0 as usize), Interest::READABLE | Interest::WRITABLE)?;
         self.net.socks[fd.0 as usize] = Some((self.owner, KSock::Stream { s, connecting, out: VecDeque::new(), opts, wants_writable: false, shut: false }));
@@ -284,7 +321,16 @@ impl<'a> KernelIo<'a> {
         match self.get(fd)? {
             KSock::Unbound { ty: SockType::Stream, opts, .. } => {
                 let opts = *opts;
-                let s = TcpStream::connect(addr.into())?;
+                // Options before the SYN (buffers size the window scale it offers).
+                let sock = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+                self.net.tcp.apply(socket2::SockRef::from(&sock), &opts)?;
+                sock.set_nonblocking(true)?;
+                match sock.connect(&SocketAddr::V4(addr).into()) {
+                    Ok(()) => {}
+                    Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+                    Err(e) => return Err(e),
+                }
+                let s = TcpStream::from_std(sock.into());
                 let nfd = self.add_stream(s, true, opts)?;
                 // Move the stream into the caller's descriptor.
                 let sock = self.net.socks[nfd.0 as usize].take();
@@ -417,6 +463,9 @@ impl<'a> KernelIo<'a> {
                 opts.nodelay = o.nodelay.or(opts.nodelay);
                 opts.linger = o.linger.or(opts.linger);
                 opts.congestion = o.congestion.or(opts.congestion);
+                opts.keepalive = o.keepalive.or(opts.keepalive);
+                opts.send_buffer = o.send_buffer.or(opts.send_buffer);
+                opts.recv_buffer = o.recv_buffer.or(opts.recv_buffer);
                 Ok(())
             }
             KSock::Stream { s, opts, .. } => {
@@ -424,13 +473,28 @@ impl<'a> KernelIo<'a> {
                     s.set_nodelay(n)?;
                 }
                 if let Some(a) = o.congestion {
-                    set_cc(socket2::SockRef::from(&*s), a)?;
+                    set_cc(&socket2::SockRef::from(&*s), a)?;
+                }
+                match o.keepalive {
+                    Some(Some(idle)) => socket2::SockRef::from(&*s).set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))?,
+                    Some(None) => socket2::SockRef::from(&*s).set_keepalive(false)?,
+                    None => {}
                 }
                 opts.linger = o.linger.or(opts.linger);
                 Ok(())
             }
             _ => Err(err(ErrorKind::InvalidInput, "options apply to stream sockets")),
         }
+    }
+
+    /// A stream's effective congestion control, TCP_NODELAY, SO_KEEPALIVE and SO_RCVBUF
+    /// (for tests).
+    #[cfg(test)]
+    pub(crate) fn stream_settings(&mut self, fd: Fd) -> Result<(String, bool, bool, usize)> {
+        let KSock::Stream { s, .. } = self.get(fd)? else { return Err(err(ErrorKind::InvalidInput, "not a stream")) };
+        let r = socket2::SockRef::from(&*s);
+        let cc = String::from_utf8_lossy(&r.tcp_congestion()?).trim_end_matches('\0').to_string();
+        Ok((cc, r.tcp_nodelay()?, r.keepalive()?, r.recv_buffer_size()?))
     }
 
     pub fn local_addr(&mut self, fd: Fd) -> Result<SocketAddrV4> {

@@ -14,7 +14,7 @@ use crate::time::Instant;
 #[test]
 fn writable_after_the_buffer_drains_without_a_would_block() {
     let lo = Ipv4Addr::LOCALHOST;
-    let mut net = KernelNet::new(lo, 0, crate::tcp::CcAlgorithm::default()).unwrap();
+    let mut net = KernelNet::new(lo, 0, crate::api::kernel::KernelTcp::default()).unwrap();
     let mut io = KernelIo::new(&mut net, 0, Instant::ZERO);
     let l = io.socket(SockType::Stream);
     io.bind(l, SocketAddrV4::new(lo, 0)).unwrap();
@@ -59,4 +59,40 @@ fn writable_after_the_buffer_drains_without_a_would_block() {
         }
     }
     assert!(writable, "no Writable event after {got} of {sent} bytes were read");
+}
+
+/// `--backend kernel` applies the engine's TCP options through socket options: accepted
+/// connections inherit the listener's congestion control, TCP_NODELAY, keepalive and
+/// buffers (before: the host's default algorithm, bbr here, and none of the rest).
+#[test]
+fn accepted_connections_carry_the_configured_tcp_settings() {
+    let lo = Ipv4Addr::LOCALHOST;
+    let tcp = crate::api::kernel::KernelTcp {
+        cc: crate::tcp::CcAlgorithm::NewReno,
+        nodelay: true,
+        keepalive: Some(StdDuration::from_secs(30)),
+        buffer: Some(96 * 1024),
+    };
+    let mut net = KernelNet::new(lo, 0, tcp).unwrap();
+    let mut io = KernelIo::new(&mut net, 0, Instant::ZERO);
+    let l = io.socket(SockType::Stream);
+    io.bind(l, SocketAddrV4::new(lo, 0)).unwrap();
+    io.listen(l, 8).unwrap();
+    let port = io.local_addr(l).unwrap().port();
+    let _client = std::net::TcpStream::connect((lo, port)).unwrap();
+    let mut events = Vec::new();
+    let mut fd = None;
+    for _ in 0..100 {
+        net.poll_events(Some(StdDuration::from_millis(10)), &mut events).unwrap();
+        if let Ok((f, _)) = KernelIo::new(&mut net, 0, Instant::ZERO).accept(l) {
+            fd = Some(f);
+            break;
+        }
+    }
+    let fd = fd.expect("accepted");
+    let (cc, nodelay, keepalive, rcvbuf) = KernelIo::new(&mut net, 0, Instant::ZERO).stream_settings(fd).unwrap();
+    assert_eq!(cc, "reno");
+    assert!(nodelay && keepalive, "nodelay {nodelay} keepalive {keepalive}");
+    // Linux doubles the value set (for its bookkeeping) and reports that.
+    assert!((96 * 1024..=2 * 96 * 1024 + 4096).contains(&rcvbuf), "SO_RCVBUF {rcvbuf}");
 }

@@ -1026,7 +1026,7 @@ mod tests {
         let stop = Arc::new(AtomicBool::new(false));
         let st = stop.clone();
         let worker = std::thread::spawn(move || {
-            crate::runtime::kernel_worker::run(0, Ipv4Addr::LOCALHOST, None, crate::runtime::PollMode::Adaptive, crate::tcp::CcAlgorithm::default(), vec![factory(port)], st)
+            crate::runtime::kernel_worker::run(0, Ipv4Addr::LOCALHOST, None, crate::runtime::PollMode::Adaptive, crate::api::kernel::KernelTcp::default(), vec![factory(port)], st)
         });
         let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
         // UDP: retried until the server is up.

@@ -18,7 +18,7 @@ pub fn run(
     addr: std::net::Ipv4Addr,
     core: Option<core_affinity::CoreId>,
     poll: PollMode,
-    cc: crate::tcp::CcAlgorithm,
+    tcp: crate::api::kernel::KernelTcp,
     apps: Vec<AppFactory>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
@@ -26,7 +26,7 @@ pub fn run(
         core_affinity::set_for_current(c);
     }
     let clock = Clock::new();
-    let mut net = KernelNet::new(addr, index, cc)?;
+    let mut net = KernelNet::new(addr, index, tcp)?;
     let mut apps: Vec<_> = apps.iter().map(|f| f(index)).collect();
     for (i, app) in apps.iter_mut().enumerate() {
         app.on_start(&mut Io::kernel(&mut net, i, clock.now()));
