@@ -205,8 +205,9 @@ fn run_kernel(
             .map_err(|e| EngineError(format!("cannot start worker thread: {e}")))?;
         handles.push(h);
     }
-    println!("bypass: kernel TCP: {}", tcp.describe());
     println!("bypass: ready on {} (kernel backend), {} worker(s), cores {:?}", addr.addr, n, cores.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>());
+    // After the ready line, which scripts wait for first.
+    println!("bypass: kernel TCP: {}", tcp.describe());
     ready(&EngineInfo { workers: n, addrs: vec![addr.addr], wakers: None });
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
