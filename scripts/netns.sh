@@ -45,8 +45,10 @@ up() {
   # Every kernel TCP connection on this network (kernel peer, clients, curl, the kernel
   # backend) runs the engine's congestion control, not the host's default (often bbr):
   # comparisons are of stacks, not of algorithms. A route's congctl needs no sysctl.
-  ip -n "$ENG_NS" route replace "$NET.0/24" dev "$ENG_IF" proto kernel scope link src "$NET.3" congctl "$KERNEL_CC"
-  ip -n "$PEER_NS" route replace "$NET.0/24" dev "$PEER_IF" proto kernel scope link src "$NET.1" congctl "$KERNEL_CC"
+  if ! { ip -n "$ENG_NS" route replace "$NET.0/24" dev "$ENG_IF" proto kernel scope link src "$NET.3" congctl "$KERNEL_CC" &&
+         ip -n "$PEER_NS" route replace "$NET.0/24" dev "$PEER_IF" proto kernel scope link src "$NET.1" congctl "$KERNEL_CC"; }; then
+    echo "netns: this kernel has no '$KERNEL_CC' congestion control; the kernel side keeps its default (set BPX_KERNEL_CC)" >&2
+  fi
   # The peer must send complete checksums and MTU-sized frames: the engine does not
   # trust partial (offloaded) checksums, and has no GRO to merge TSO super-frames.
   ip netns exec "$PEER_NS" ethtool -K "$PEER_IF" tx off tso off gso off gro off >/dev/null 2>&1 || true

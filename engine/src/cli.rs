@@ -94,6 +94,18 @@ pub enum Backend {
     Kernel,
 }
 
+/// Defaults of the TCP options, shared with the kernel backend, which refuses any other
+/// value of those Linux has no socket option for.
+pub mod tcp_defaults {
+    pub const MIN_RTO_MS: u64 = 200;
+    pub const TIME_WAIT_MS: u64 = 60_000;
+    pub const MAX_RETRANSMITS: u32 = 15;
+    pub const SYN_BACKLOG: usize = 1024;
+    pub const MAX_CONNS: usize = 65536;
+    pub const LOCAL_PORTS: std::ops::RangeInclusive<u16> = 32768..=60999;
+    pub const LOCAL_PORTS_ARG: &str = "32768-60999";
+}
+
 /// TCP tuning.
 #[derive(Debug, Clone, Args)]
 pub struct TcpArgs {
@@ -106,19 +118,19 @@ pub struct TcpArgs {
     #[arg(long)]
     pub tcp_buffer: Option<usize>,
     /// Minimum retransmission timeout, ms (RFC 6298 says 1000; Linux uses 200).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = tcp_defaults::MIN_RTO_MS)]
     pub tcp_min_rto_ms: u64,
     /// TIME-WAIT duration (2*MSL), ms.
-    #[arg(long, default_value_t = 60_000)]
+    #[arg(long, default_value_t = tcp_defaults::TIME_WAIT_MS)]
     pub tcp_time_wait_ms: u64,
     /// Retransmissions of the same data before a connection times out.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = tcp_defaults::MAX_RETRANSMITS)]
     pub tcp_max_retransmits: u32,
     /// Half-open connections per listener before SYN cookies are used.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = tcp_defaults::SYN_BACKLOG)]
     pub tcp_syn_backlog: usize,
     /// Connections per worker, all states.
-    #[arg(long, default_value_t = 65536)]
+    #[arg(long, default_value_t = tcp_defaults::MAX_CONNS)]
     pub tcp_max_conns: usize,
     /// Disable Nagle's algorithm on every connection.
     #[arg(long)]
@@ -133,7 +145,7 @@ pub struct TcpArgs {
     #[arg(long)]
     pub tcp_no_window_scaling: bool,
     /// Ephemeral ports for connections the engine opens, FIRST-LAST.
-    #[arg(long, default_value = "32768-60999", value_parser = parse_port_range)]
+    #[arg(long, default_value = tcp_defaults::LOCAL_PORTS_ARG, value_parser = parse_port_range)]
     pub local_port_range: std::ops::RangeInclusive<u16>,
     /// Send keepalive probes after this many idle seconds (off by default).
     #[arg(long, value_name = "SECS")]

@@ -229,16 +229,17 @@ fn run_kernel(
 /// option for are applied; the others are refused when set to anything but their default,
 /// so a comparison never silently runs with settings one side ignored.
 fn kernel_tcp(t: &crate::cli::TcpArgs) -> Result<crate::api::kernel::KernelTcp, EngineError> {
+    use crate::cli::tcp_defaults as d;
     let unsupported = [
-        (t.tcp_min_rto_ms != 200, "--tcp-min-rto-ms"),
-        (t.tcp_time_wait_ms != 60_000, "--tcp-time-wait-ms"),
-        (t.tcp_max_retransmits != 15, "--tcp-max-retransmits"),
-        (t.tcp_syn_backlog != 1024, "--tcp-syn-backlog"),
-        (t.tcp_max_conns != 65_536, "--tcp-max-conns"),
+        (t.tcp_min_rto_ms != d::MIN_RTO_MS, "--tcp-min-rto-ms"),
+        (t.tcp_time_wait_ms != d::TIME_WAIT_MS, "--tcp-time-wait-ms"),
+        (t.tcp_max_retransmits != d::MAX_RETRANSMITS, "--tcp-max-retransmits"),
+        (t.tcp_syn_backlog != d::SYN_BACKLOG, "--tcp-syn-backlog"),
+        (t.tcp_max_conns != d::MAX_CONNS, "--tcp-max-conns"),
         (t.tcp_no_sack, "--tcp-no-sack"),
         (t.tcp_no_timestamps, "--tcp-no-timestamps"),
         (t.tcp_no_window_scaling, "--tcp-no-window-scaling"),
-        (t.local_port_range != (32768..=60999), "--local-port-range"),
+        (t.local_port_range != d::LOCAL_PORTS, "--local-port-range"),
     ];
     if let Some((_, flag)) = unsupported.iter().find(|(set, _)| *set) {
         return err(format!("--backend kernel: {flag} has no per-socket equivalent in Linux (it is a sysctl or not adjustable); drop it or run the engine"));

@@ -317,7 +317,7 @@ impl super::Stack {
         .ok_or(ConnectError::NoPort)?;
         let (lo, span) = (*range.start() as u32, *range.end() as u32 - *range.start() as u32 + 1);
         let skipped = (lport as u32 - lo + span - offset as u32 % span) % span;
-        tcp.port_cursor = tcp.port_cursor.wrapping_add(skipped as u16 + 1);
+        tcp.port_cursor = tcp.port_cursor.wrapping_add((skipped as u16).wrapping_add(1));
         let iss = tcp.isn.isn(now, (local, lport), (remote, port));
         let mut tcb = Tcb::connect(now, (local, lport), (remote, port), iss, cfg.unwrap_or(&tcp.setup.cfg));
         tcb.set_ts_offset(tcp.isn.ts_offset(local, remote));

@@ -79,6 +79,23 @@ impl Pair {
         Pair { a, b, now: Instant::from_secs(1), to_a: Vec::new(), to_b: Vec::new(), faults: None, batched: false, b_data_segments: 0, b_short_segments: 0, full: 1448 }
     }
 
+    /// One turn of A's client on connection `id`: once established, sends `request` (once);
+    /// reads what arrived; queues A's output for B. Returns the bytes read and whether the
+    /// peer's FIN was read.
+    fn client_turn(&mut self, id: ConnId, asked: &mut bool, request: &[u8]) -> (usize, bool) {
+        let mut tx = VecSink::default();
+        let tcb = self.a.tcp_conn(id).expect("held");
+        if tcb.state() == State::Established && !*asked {
+            *asked = tcb.send(request) == request.len();
+        }
+        let mut buf = [0u8; 8192];
+        let got = tcb.recv(&mut buf);
+        let done = tcb.recv_eof();
+        self.a.tcp_flush(self.now, &mut tx, id);
+        self.to_b.extend(tx.frames);
+        (got, done)
+    }
+
     /// Delivers everything in flight, runs due timers, and advances time to the next
     /// deadline when nothing is in flight. Returns false when nothing at all is pending.
     fn step(&mut self) -> bool {
@@ -257,17 +274,9 @@ fn repeated_connects_to_a_server_that_closes_first() {
         p.to_b.extend(tx.frames);
         let (mut got, mut asked) = (0, false);
         for _ in 0..10_000 {
-            let mut tx = VecSink::default();
-            let tcb = p.a.tcp_conn(id).expect("held");
-            if tcb.state() == State::Established && !asked {
-                asked = tcb.send(b"3000\n") == 5;
-            }
-            let mut buf = [0u8; 4096];
-            got += tcb.recv(&mut buf);
-            let done = tcb.recv_eof();
-            ports.push(tcb.local().1);
-            p.a.tcp_flush(p.now, &mut tx, id);
-            p.to_b.extend(tx.frames);
+            let (n, done) = p.client_turn(id, &mut asked, b"3000\n");
+            got += n;
+            ports.push(p.a.tcp_conn(id).expect("held").local().1);
             if done {
                 break;
             }
@@ -343,15 +352,7 @@ fn first_response_leaves_in_one_burst() {
     let mut asked = false;
     let mut bursts = Vec::new();
     for _ in 0..100 {
-        let mut tx = VecSink::default();
-        let tcb = p.a.tcp_conn(id).expect("held");
-        if tcb.state() == State::Established && !asked {
-            asked = tcb.send(b"8000\n") == 5;
-        }
-        let mut buf = [0u8; 8192];
-        tcb.recv(&mut buf);
-        p.a.tcp_flush(p.now, &mut tx, id);
-        p.to_b.extend(tx.frames);
+        p.client_turn(id, &mut asked, b"8000\n");
         p.step();
         let data: usize = p.to_a.iter().map(|f| tcp_payload_len(f)).sum();
         if data > 0 {
