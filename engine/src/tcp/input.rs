@@ -592,5 +592,6 @@ impl Tcb {
         self.unacked_since = None;
         self.scoreboard.clear();
         self.clear_rack();
+        self.release_buffers();
     }
 }

@@ -130,9 +130,10 @@ impl Rack {
         }
     }
 
-    /// Forgets every record (the connection ended); estimates stay.
+    /// Forgets every record and frees their storage (the connection ended: TIME-WAIT
+    /// keeps the connection for 2*MSL); estimates stay.
     pub fn clear(&mut self) {
-        self.sent.clear();
+        self.sent = VecDeque::new();
         self.bytes = 0;
         self.sacked_bytes = 0;
         self.lost_bytes = 0;

@@ -186,6 +186,14 @@ impl RecvBuf {
         self.ring.read(out)
     }
 
+    /// Frees the storage when nothing is readable or parked out of order (the peer will
+    /// not send again: TIME-WAIT, closed).
+    pub fn release_if_empty(&mut self) {
+        if self.ring.len() == 0 && self.ooo.is_empty() {
+            self.ring.release_storage();
+        }
+    }
+
     /// Forgets everything, readable and queued (connection reset or closed).
     pub fn clear(&mut self) {
         let n = self.ring.len();

@@ -41,6 +41,16 @@ impl Ring {
         self.buf.len()
     }
 
+    /// Frees the storage when nothing is held (committed or parked past the readable
+    /// region: the caller knows the latter). Growing starts again from nothing.
+    pub fn release_storage(&mut self) {
+        debug_assert_eq!(self.len, 0);
+        if self.len == 0 {
+            self.buf = Vec::new();
+            self.head = 0;
+        }
+    }
+
     /// Makes storage hold logical offsets `0..total` (`total <= cap`).
     fn reserve(&mut self, total: usize) {
         debug_assert!(total <= self.cap);

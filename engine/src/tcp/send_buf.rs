@@ -73,6 +73,14 @@ impl SendBuf {
         self.ring.slices(off as usize, n)
     }
 
+    /// Frees the storage once everything sent has been acknowledged (the connection will
+    /// not send again: TIME-WAIT, closed).
+    pub fn release_if_empty(&mut self) {
+        if self.ring.len() == 0 {
+            self.ring.release_storage();
+        }
+    }
+
     /// Drops everything (abort).
     pub fn clear(&mut self) {
         let n = self.ring.len();

@@ -242,3 +242,38 @@ fn writable_only_once_connected() {
     t.shutdown_write();
     assert!(!t.writable());
 }
+
+#[test]
+fn time_wait_frees_the_buffers() {
+    // A server's connection that sent a reply, read the request and closed first: its
+    // TIME-WAIT lingers 2*MSL and must not hold the storage of the transfer.
+    let mut t = established();
+    send(&mut t, ms(0), &Seg::ack(P, L).data(b"request"));
+    assert_eq!(read_all(&mut t), b"request");
+    t.send(&pattern(20_000));
+    t.close();
+    let sent: usize = recv_all(&mut t, ms(1)).iter().map(Out::len).sum();
+    assert!(t.buffer_memory() >= 20_000, "held {}", t.buffer_memory());
+    send(&mut t, ms(2), &Seg::ack(P + 7, L + sent as u32));
+    let rest: usize = recv_all(&mut t, ms(2)).iter().map(Out::len).sum();
+    send(&mut t, ms(3), &Seg::ack(P + 7, L + 20_001).fin());
+    assert_eq!(sent + rest, 20_000);
+    assert_eq!(t.state(), State::TimeWait);
+    assert_eq!(t.buffer_memory(), 0);
+}
+
+#[test]
+fn closed_connection_frees_the_receive_buffer_once_read() {
+    let mut t = established();
+    send(&mut t, ms(0), &Seg::ack(P, L).data(&pattern(5000)).fin());
+    // Half-close: closing with unread data would reset (RFC 1122).
+    t.shutdown_write();
+    recv_all(&mut t, ms(0));
+    send(&mut t, ms(1), &Seg::ack(P + 5001, L + 1));
+    assert!(t.is_closed());
+    // Unread data stays readable after the close handshake...
+    assert!(t.buffer_memory() >= 5000);
+    assert_eq!(read_all(&mut t), pattern(5000));
+    // ...and its storage goes once it has been read.
+    assert_eq!(t.buffer_memory(), 0);
+}
