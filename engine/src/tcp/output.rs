@@ -376,6 +376,8 @@ impl Tcb {
                     max_window: self.max_snd_wnd,
                     override_sws: self.sws_override,
                     cork: self.cork && !probe,
+                    buffer_full: self.send_buf.free() == 0,
+                    in_flight: dist(self.snd_max, self.snd_una),
                 })
             };
             if len == 0 {

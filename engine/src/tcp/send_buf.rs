@@ -110,6 +110,11 @@ pub(crate) struct SegParams {
     pub override_sws: bool,
     /// Corked (the application is still writing in this pass): full segments only.
     pub cork: bool,
+    /// The send buffer is full: the application has more to write as soon as an ACK
+    /// makes room.
+    pub buffer_full: bool,
+    /// Bytes sent and not yet acknowledged.
+    pub in_flight: usize,
 }
 
 /// Bytes of new data to send now (0: wait).
@@ -124,7 +129,18 @@ pub(crate) fn segment_len(p: &SegParams) -> usize {
     if n == p.unsent {
         // Everything queued fits: a cork holds it; Nagle holds a short segment while
         // another short one is in flight.
-        return if !p.cork && (p.nodelay || p.push || !p.small_in_flight) { n } else { 0 };
+        if p.cork || !(p.nodelay || p.push || !p.small_in_flight) {
+            return 0;
+        }
+        // A full buffer's short tail is not the end of what the application writes: it
+        // grows into a full segment once the next ACK makes room. Sent now, it is a
+        // runt that holds back (Minshall) the next one, which can be the real tail, until
+        // the peer's delayed ACK of this one: 40 ms. At least two segments in flight
+        // make the next ACK prompt (receivers ACK every second full segment).
+        if p.buffer_full && !p.nodelay && !p.push && p.in_flight >= 2 * p.mss {
+            return 0;
+        }
+        return n;
     }
     // Short because of a window. The congestion window never justifies a runt; the
     // peer's window does when it is at least half the largest it offered, or when the
@@ -152,6 +168,8 @@ mod tests {
             max_window: 65_535,
             override_sws: false,
             cork: false,
+            buffer_full: false,
+            in_flight: 0,
         }
     }
 
@@ -176,6 +194,20 @@ mod tests {
         let p = SegParams { unsent: 100, cork: true, ..params() };
         assert_eq!(segment_len(&p), 0);
         assert_eq!(segment_len(&SegParams { nodelay: true, push: true, ..p }), 0);
+        assert_eq!(segment_len(&SegParams { unsent: 5000, ..p }), 1460);
+    }
+
+    #[test]
+    fn a_full_buffer_holds_its_short_tail_while_acks_are_due() {
+        let p = SegParams { unsent: 376, buffer_full: true, in_flight: 100_000, ..params() };
+        assert_eq!(segment_len(&p), 0);
+        // Room made by an ACK, or too little in flight to bring one promptly: send.
+        assert_eq!(segment_len(&SegParams { buffer_full: false, ..p }), 376);
+        assert_eq!(segment_len(&SegParams { in_flight: 2000, ..p }), 376);
+        // The application asked for it.
+        assert_eq!(segment_len(&SegParams { nodelay: true, ..p }), 376);
+        assert_eq!(segment_len(&SegParams { push: true, ..p }), 376);
+        // Full segments are not held.
         assert_eq!(segment_len(&SegParams { unsent: 5000, ..p }), 1460);
     }
 

@@ -480,3 +480,36 @@ fn caller_payload_budget() {
     let s = t.poll_transmit(ms(42), 0).unwrap();
     assert_eq!((s.payload_len, s.repr.flags.fin, s.repr.flags.rst), (0, true, false));
 }
+
+#[test]
+fn a_writer_refilling_a_full_buffer_sends_no_runts() {
+    // An echo-like writer tops the buffer up whenever an ACK makes room; the buffer's size
+    // is not a multiple of the MSS, so while it is full its unsent tail is short. That
+    // tail waits for the next room instead of leaving as a runt behind which the next
+    // short tail waits (Minshall) for the peer's delayed ACK. Only the last segment of
+    // the stream is short.
+    let c = TcpConfig { send_buffer: 30_500, ..cfg() };
+    let mut t = established_with(&c);
+    let total = 200_300;
+    let data = pattern(total);
+    let mut written = t.send(&data);
+    let mut sizes = Vec::new();
+    let mut acked = L;
+    for round in 0..200u64 {
+        let segs = recv_all(&mut t, ms(round));
+        if segs.is_empty() && written == total {
+            break;
+        }
+        // Each segment acknowledged on its own (as a quick-ACKing peer does), the writer
+        // topping up after each ACK.
+        for s in &segs {
+            sizes.push(s.len());
+            acked += s.len() as u32;
+            send(&mut t, ms(round), &Seg::ack(P, acked));
+            written += t.send(&data[written..]);
+        }
+    }
+    assert_eq!(sizes.iter().sum::<usize>(), total);
+    let short: Vec<(usize, usize)> = sizes.iter().copied().enumerate().filter(|&(_, n)| n < 1000).collect();
+    assert_eq!(short, vec![(sizes.len() - 1, 300)], "short segments (index, length)");
+}
