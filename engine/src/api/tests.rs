@@ -265,3 +265,16 @@ fn stale_events_do_not_reach_a_reused_slot() {
     assert_eq!(fds.route(&mut s, stale), None);
     assert_eq!(fds.route(&mut s, fresh).map(|(_, e)| e), Some(Event::Closed(b)));
 }
+
+#[test]
+fn http_service_connections_run_without_nagle() {
+    use crate::apps::services::{ServiceKind, ServiceSpec};
+    let (client, out) = Client::new(10, 80);
+    let a = Node { stack: node(1), fds: FdTable::default(), apps: vec![Box::new(client)] };
+    let http = ServiceSpec { kind: ServiceKind::HttpEcho, port: 80 }.factory()(0);
+    let b = Node { stack: node(2), fds: FdTable::default(), apps: vec![http] };
+    let (_a, mut b) = run(a, b, |_, b| b.stack.tcp_connections().iter().any(|(_, s)| *s == crate::tcp::State::Established));
+    assert!(out.lock().unwrap().connected);
+    let nodelay: Vec<bool> = (0..64).filter_map(|i| b.stack.tcp_conn(crate::stack::ConnId(i)).map(|t| t.nodelay())).collect();
+    assert_eq!(nodelay, vec![true]);
+}

@@ -145,6 +145,14 @@ impl Application for TcpService {
         match ev {
             Event::Acceptable(l) => {
                 while let Ok((fd, _)) = io.accept(l) {
+                    if self.kind == ServiceKind::HttpEcho {
+                        // As nginx's `tcp_nodelay` on keep-alive connections: a response
+                        // ends in a short segment, which Nagle (Minshall) would hold while
+                        // an earlier short one is unacknowledged, and a keep-alive client
+                        // delays that ACK (Linux: 40 ms). Measured: 1 in 20 reused 1 MiB
+                        // POSTs took 46 ms instead of 2.
+                        let _ = io.set_options(fd, crate::api::SocketOptions { nodelay: Some(true), ..Default::default() });
+                    }
                     let st = match self.kind {
                         ServiceKind::Echo => State::Echo,
                         ServiceKind::Discard => State::Discard,

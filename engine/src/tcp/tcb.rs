@@ -400,6 +400,11 @@ impl Tcb {
         }
     }
 
+    /// TCP_NODELAY: the Nagle algorithm is off.
+    pub fn nodelay(&self) -> bool {
+        self.nodelay
+    }
+
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.nodelay = nodelay;
     }
