@@ -4,7 +4,7 @@
 //! §3.10.7.1), a timer wheel driving every connection's timers, and the built-in
 //! services.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
@@ -88,6 +88,9 @@ pub struct TcpStackCounters {
     /// Connections reset because an application's accept queue was full.
     pub accept_queue_overflow: u64,
     pub time_wait_reused: u64,
+    /// TIME-WAIT connections ended early to make room in a full table for a new one
+    /// (as Linux does past `tcp_max_tw_buckets`).
+    pub time_wait_recycled: u64,
     pub closed: u64,
     pub errors_reset: u64,
     pub errors_timed_out: u64,
@@ -154,6 +157,8 @@ struct Conn {
     /// Owned by an application: its last readiness (events fire on rising edges), and the
     /// listener whose accept queue it waits in until accepted.
     user: Option<UserConn>,
+    /// Queued in [`TcpSockets::time_wait`].
+    in_time_wait_queue: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -186,6 +191,9 @@ pub struct TcpSockets {
     incarnations: u32,
     /// Events for applications, drained by [`super::Stack::take_events`].
     pub(super) events: Vec<StackEvent>,
+    /// Connections that entered TIME-WAIT, oldest first, as (slot, incarnation); entries
+    /// whose slot moved on are skipped and pruned from the front.
+    time_wait: VecDeque<(u32, u32)>,
 }
 
 impl TcpSockets {
@@ -207,6 +215,47 @@ impl TcpSockets {
             port_cursor: 0,
             incarnations: 0,
             events: Vec::new(),
+            time_wait: VecDeque::new(),
+        }
+    }
+
+    /// Whether a new connection fits in the table, ending the oldest TIME-WAIT connection
+    /// if that is what it takes. A TIME-WAIT lasts 2*MSL (a minute): without this, a
+    /// server closing first at over `max_conns` per minute (1,100 connections/s per
+    /// worker with the defaults) would refuse new connections for TIME-WAITs.
+    fn has_room(&mut self) -> bool {
+        if self.flows.len() < self.setup.max_conns {
+            return true;
+        }
+        while let Some((id, inc)) = self.time_wait.pop_front() {
+            let Some(c) = self.conns.get_mut(id as usize).and_then(Option::as_mut) else { continue };
+            if c.inc != inc {
+                continue;
+            }
+            c.in_time_wait_queue = false;
+            if c.tcb.state() == State::TimeWait && !c.held {
+                self.remove(id);
+                self.counters.time_wait_recycled += 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Queues `id` as the newest TIME-WAIT connection (once), pruning stale entries.
+    fn note_time_wait(&mut self, id: u32) {
+        while let Some(&(old, inc)) = self.time_wait.front() {
+            let live = self.conns.get(old as usize).and_then(Option::as_ref).is_some_and(|c| c.inc == inc && c.tcb.state() == State::TimeWait);
+            if live {
+                break;
+            }
+            self.time_wait.pop_front();
+        }
+        if let Some(c) = self.conns.get_mut(id as usize).and_then(Option::as_mut) {
+            if !c.in_time_wait_queue {
+                c.in_time_wait_queue = true;
+                self.time_wait.push_back((id, c.inc));
+            }
         }
     }
 
@@ -299,7 +348,7 @@ impl super::Stack {
             return Err(ConnectError::NotOurAddress(local));
         }
         let tcp = &mut self.tcp;
-        if tcp.flows.len() >= tcp.setup.max_conns {
+        if !tcp.has_room() {
             return Err(ConnectError::TableFull);
         }
         // The search starts at a keyed, per-destination base plus a cursor that moves
@@ -322,7 +371,7 @@ impl super::Stack {
         let mut tcb = Tcb::connect(now, (local, lport), (remote, port), iss, cfg.unwrap_or(&tcp.setup.cfg));
         tcb.set_ts_offset(tcp.isn.ts_offset(local, remote));
         let key = FlowKey { local, local_port: lport, remote, remote_port: port };
-        let id = tcp.insert(Conn { tcb, key, gen: 0, inc: 0, armed: None, half_open_on: None, held: true, user: Some(UserConn { ready: Ready::default(), pending_on: None, queued: false }) });
+        let id = tcp.insert(Conn { tcb, key, gen: 0, inc: 0, armed: None, half_open_on: None, held: true, in_time_wait_queue: false, user: Some(UserConn { ready: Ready::default(), pending_on: None, queued: false }) });
         self.service(now, tx, id);
         Ok(ConnId(id))
     }
@@ -492,7 +541,7 @@ impl super::Stack {
                     self.send_syn_cookie(now, tx, key, &seg);
                     return;
                 }
-                if tcp.flows.len() >= tcp.setup.max_conns {
+                if !tcp.has_room() {
                     tcp.counters.syn_dropped_table_full += 1;
                     return;
                 }
@@ -511,6 +560,7 @@ impl super::Stack {
                     armed: None,
                     half_open_on: Some(seg.dst_port),
                     held: true,
+                    in_time_wait_queue: false,
                     user: Some(waiting_on(seg.dst_port)),
                 });
                 self.service(now, tx, id);
@@ -577,7 +627,7 @@ impl super::Stack {
     /// The ACK completing a cookie handshake: rebuild the connection from the cookie.
     fn accept_cookie<S: FrameSink>(&mut self, now: Instant, tx: &mut S, key: FlowKey, ack: &TcpRepr, info: CookieInfo) {
         let tcp = &mut self.tcp;
-        if tcp.flows.len() >= tcp.setup.max_conns {
+        if !tcp.has_room() {
             tcp.counters.syn_dropped_table_full += 1;
             return;
         }
@@ -603,7 +653,7 @@ impl super::Stack {
         tcb.set_ts_offset(tcp.isn.ts_offset(key.local, key.remote));
         tcb.handle_segment(now, ack);
         tcp.counters.accepted += 1;
-        let id = tcp.insert(Conn { tcb, key, gen: 0, inc: 0, armed: None, half_open_on: None, held: true, user: Some(waiting_on(key.local_port)) });
+        let id = tcp.insert(Conn { tcb, key, gen: 0, inc: 0, armed: None, half_open_on: None, held: true, in_time_wait_queue: false, user: Some(waiting_on(key.local_port)) });
         self.service(now, tx, id);
     }
 
@@ -686,6 +736,10 @@ impl super::Stack {
             }
             return;
         }
+        if conn.tcb.state() == State::TimeWait && !conn.in_time_wait_queue {
+            tcp.note_time_wait(id);
+        }
+        let conn = tcp.conns[id as usize].as_mut().expect("live");
         let deadline = conn.tcb.poll_timeout();
         if deadline != conn.armed {
             conn.gen = conn.gen.wrapping_add(1);

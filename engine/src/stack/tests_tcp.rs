@@ -25,7 +25,10 @@ struct Node {
 }
 
 fn node(mac: EthernetAddress, ip: Ipv4Addr, services: &[&str], backlog: usize) -> Node {
-    let tcp = TcpSetup { syn_backlog: backlog, ..TcpSetup::default() };
+    node_with(mac, ip, services, TcpSetup { syn_backlog: backlog, ..TcpSetup::default() })
+}
+
+fn node_with(mac: EthernetAddress, ip: Ipv4Addr, services: &[&str], tcp: TcpSetup) -> Node {
     let cfg = StackConfig { tcp, ..StackConfig::new(mac, vec![Ipv4Cidr { addr: ip, prefix: 24 }]) };
     let stack = Stack::new(cfg, 0, Instant::ZERO);
     let apps = services.iter().map(|s| s.parse::<ServiceSpec>().unwrap().factory()(0)).collect();
@@ -301,6 +304,44 @@ fn repeated_connects_to_a_server_that_closes_first() {
     let c = p.a.tcp_counters();
     assert_eq!(c.retransmits, 0, "{c:?}");
     assert_eq!(p.b.counters().tcp.time_wait_reused, 0);
+}
+
+/// A server that closes first keeps each connection in TIME-WAIT for 2*MSL; when they
+/// fill its table, the oldest one makes room for a new connection instead of the SYN
+/// being dropped (Linux: `tcp_max_tw_buckets`).
+#[test]
+fn time_wait_connections_make_room_in_a_full_table() {
+    let server = node_with(B_MAC, B_IP, &["chargen:19"], TcpSetup { syn_backlog: 1024, max_conns: 3, ..TcpSetup::default() });
+    let mut p = Pair::new(node(A_MAC, A_IP, &[], 1024), server);
+    for i in 0..8 {
+        let mut tx = VecSink::default();
+        let id = p.a.tcp_connect(p.now, &mut tx, A_IP, B_IP, 19).unwrap();
+        p.to_b.extend(tx.frames);
+        let (mut got, mut asked) = (0, false);
+        for _ in 0..10_000 {
+            let (n, done) = p.client_turn(id, &mut asked, b"3000\n");
+            got += n;
+            if done {
+                break;
+            }
+            p.step();
+        }
+        assert_eq!(got, 3000, "transfer {i}");
+        let mut tx = VecSink::default();
+        p.a.tcp_release(p.now, &mut tx, id);
+        p.to_b.extend(tx.frames);
+        for _ in 0..100 {
+            if p.a.tcp_connections().is_empty() {
+                break;
+            }
+            p.step();
+        }
+        assert!(p.b.tcp_connections().len() <= 3);
+    }
+    let c = p.b.counters().tcp;
+    assert_eq!(c.syn_dropped_table_full, 0, "{c:?}");
+    assert_eq!(c.time_wait_recycled, 5, "{c:?}");
+    assert!(p.b.tcp_connections().iter().all(|(_, s)| *s == State::TimeWait));
 }
 
 #[test]
