@@ -216,6 +216,36 @@ fn malformed_frames_are_counted_and_dropped() {
     assert!(total(&report, &["stack", "icmp_echo_replies"]) >= 4);
 }
 
+/// Echo requests with a malformed IPv4 option list get a Parameter Problem pointing at
+/// the bad option and no echo reply (RFC 1122 §3.2.1.8, as Linux answers); a well-formed
+/// list is skipped and the request answered.
+#[test]
+fn malformed_ip_options_get_parameter_problem() {
+    if !can_run() {
+        return;
+    }
+    let net = Net::up("bpt9", 79, 1);
+    let engine = Engine::start(&net, &[]);
+    assert!(net.ping(&net.engine_ip(), 56));
+    let out = net.peer(&[
+        "python3",
+        &repo().join("tests/tools/badopts.py").to_string_lossy(),
+        &net.peer_if(),
+        &net.peer_mac(),
+        &net.engine_mac(),
+        &net.peer_ip(),
+        &net.engine_ip(),
+    ]);
+    assert!(out.status.success(), "badopts.py: {}", String::from_utf8_lossy(&out.stderr));
+    let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    got.sort();
+    // Type 12 code 0 with pointers 20, 20, 21; one echo reply (type 0) for the good list.
+    assert_eq!(got, vec!["0 0 -", "12 0 20", "12 0 20", "12 0 21"], "ICMP answers");
+    let (report, _) = engine.stop();
+    assert_eq!(total(&report, &["stack", "ipv4_bad_options"]), 3, "{report}");
+    assert_eq!(total(&report, &["stack", "icmp_param_problem_sent"]), 3, "{report}");
+}
+
 /// User mistakes get a one-line error and a non-zero exit, never a panic.
 #[test]
 fn user_errors_are_one_line() {

@@ -25,6 +25,8 @@ pub struct StackCounters {
     pub ipv4_truncated: u64,
     /// Bad version, IHL < 5, total length < header length.
     pub ipv4_malformed: u64,
+    /// A malformed option list (RFC 791 §3.1): dropped, answered with Parameter Problem.
+    pub ipv4_bad_options: u64,
     pub ipv4_bad_checksum: u64,
     pub ipv4_not_for_us: u64,
     pub ipv4_ttl_zero: u64,
@@ -44,6 +46,7 @@ pub struct StackCounters {
     pub icmp_unsupported: u64,
     pub icmp_echo_replies: u64,
     pub icmp_unreachable_sent: u64,
+    pub icmp_param_problem_sent: u64,
     pub icmp_rate_limited: u64,
     /// Echo requests whose reply would exceed the IPv4 maximum.
     pub icmp_too_big: u64,
@@ -68,6 +71,7 @@ impl StackCounters {
             + self.arp_malformed
             + self.ipv4_truncated
             + self.ipv4_malformed
+            + self.ipv4_bad_options
             + self.ipv4_bad_checksum
             + self.icmp_malformed
             + self.icmp_bad_checksum

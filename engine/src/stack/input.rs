@@ -11,7 +11,7 @@ use crate::phy::FrameSink;
 use crate::time::Instant;
 use crate::wire::{
     icmpv4, ArpOperation, ArpPacket, ArpRepr, Error as WireError, EtherType, EthernetFrame,
-    Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet,
+    check_options, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet,
 };
 
 impl Stack {
@@ -118,6 +118,16 @@ impl Stack {
             self.net.counters.ipv4_ttl_zero += 1;
             return Verdict::Consumed;
         }
+        if let Err(bad) = check_options(ip.options()) {
+            // RFC 1122 §3.2.1.8 / §3.2.2.5: a datagram whose header cannot be parsed is
+            // discarded, with a Parameter Problem (as Linux answers it).
+            self.net.counters.ipv4_bad_options += 1;
+            if ip.frag_offset() == 0 && !is_icmp_error(ip.protocol(), ip.payload()) {
+                let quote = &payload[..quote_len(ip.header_len(), ip.total_len() as usize)];
+                self.send_param_problem(now, tx, dst, src, bad.pointer, quote);
+            }
+            return Verdict::Consumed;
+        }
         let protocol = ip.protocol();
         if ip.more_frags() || ip.frag_offset() != 0 {
             self.net.counters.ipv4_fragments += 1;
@@ -212,20 +222,36 @@ impl Stack {
 
     /// Sends a rate-limited Destination Unreachable quoting the offending datagram.
     fn send_unreachable<S: FrameSink>(&mut self, now: Instant, tx: &mut S, from: Ipv4Addr, to: Ipv4Addr, code: u8, quote: &[u8]) {
-        // RFC 1122 §3.2.2: never to a broadcast/multicast/unspecified source.
-        if to.is_broadcast() || to.is_multicast() || to.is_unspecified() || to.is_loopback() {
-            return;
-        }
-        if !self.icmp_errors.allow(now) {
-            self.net.counters.icmp_rate_limited += 1;
-            return;
-        }
-        let msg = Icmpv4Repr::DstUnreachable { code, invoking: quote };
-        let len = msg.buffer_len();
-        if self.net.send_ipv4(now, tx, from, to, IpProtocol::Icmp, len, |buf| msg.emit(&mut Icmpv4Packet::new_unchecked(buf))) {
+        if self.send_icmp_error(now, tx, from, to, &Icmpv4Repr::DstUnreachable { code, invoking: quote }) {
             self.net.counters.icmp_unreachable_sent += 1;
         }
     }
+
+    fn send_param_problem<S: FrameSink>(&mut self, now: Instant, tx: &mut S, from: Ipv4Addr, to: Ipv4Addr, pointer: u8, quote: &[u8]) {
+        if self.send_icmp_error(now, tx, from, to, &Icmpv4Repr::ParameterProblem { pointer, invoking: quote }) {
+            self.net.counters.icmp_param_problem_sent += 1;
+        }
+    }
+
+    /// Sends an ICMP error, rate-limited, never to a broadcast, multicast, unspecified or
+    /// loopback source (RFC 1122 §3.2.2). True if it left.
+    fn send_icmp_error<S: FrameSink>(&mut self, now: Instant, tx: &mut S, from: Ipv4Addr, to: Ipv4Addr, msg: &Icmpv4Repr<'_>) -> bool {
+        if to.is_broadcast() || to.is_multicast() || to.is_unspecified() || to.is_loopback() {
+            return false;
+        }
+        if !self.icmp_errors.allow(now) {
+            self.net.counters.icmp_rate_limited += 1;
+            return false;
+        }
+        let len = msg.buffer_len();
+        self.net.send_ipv4(now, tx, from, to, IpProtocol::Icmp, len, |buf| msg.emit(&mut Icmpv4Packet::new_unchecked(buf)))
+    }
+}
+
+/// An ICMP error message (RFC 1122 §3.2.2: never answered with another one); echo and
+/// unknown types are not errors.
+fn is_icmp_error(protocol: IpProtocol, payload: &[u8]) -> bool {
+    protocol == IpProtocol::Icmp && payload.first().is_some_and(|&t| matches!(t, 3 | 4 | 5 | 11 | 12))
 }
 
 /// The worker owning the TCP flow of a segment (None if too short to tell).

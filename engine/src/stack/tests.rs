@@ -398,3 +398,60 @@ fn bound_udp_port_queues_datagrams_and_sends_replies() {
     s.receive(t, &ip_frame(OUR_IP, IpProtocol::Udp, &d), &mut tx);
     assert_eq!(s.counters().udp.closed_port, 1, "unbound: closed again");
 }
+
+/// An IPv4 frame to us whose header carries `options` (a multiple of 4 octets).
+fn ip_frame_with_options(protocol: IpProtocol, options: &[u8], payload: &[u8]) -> Vec<u8> {
+    let hl = 20 + options.len();
+    let repr = Ipv4Repr { src_addr: PEER_IP, dst_addr: OUR_IP, protocol, payload_len: payload.len(), ttl: 64 };
+    let mut p = vec![0u8; hl + payload.len()];
+    let mut pkt = Ipv4Packet::new_unchecked(&mut p[..]);
+    repr.emit(&mut pkt, 7);
+    pkt.set_header_len(hl);
+    pkt.set_total_len((hl + payload.len()) as u16);
+    pkt.options_mut().copy_from_slice(options);
+    pkt.fill_checksum();
+    p[hl..].copy_from_slice(payload);
+    eth(OUR_MAC, EtherType::Ipv4, &p)
+}
+
+#[test]
+fn malformed_ip_options_get_parameter_problem_not_an_echo() {
+    let (mut s, mut tx, t) = warmed();
+    let ping = echo_request(1, b"abcd");
+    // Record Route claiming 39 octets in a 24-byte header; length 0; Loose Source Route
+    // with length 1 after a NOP.
+    for (options, pointer) in [(&[7u8, 39, 4, 0][..], 20u8), (&[0x44, 0, 0, 0][..], 20), (&[1, 0x83, 1, 0][..], 21)] {
+        tx.frames.clear();
+        let frame = ip_frame_with_options(IpProtocol::Icmp, options, &ping);
+        s.receive(t, &frame, &mut tx);
+        assert_eq!(tx.frames.len(), 1, "{options:?}: one answer");
+        let (_, ip, payload) = parse_ip(&tx.frames[0]);
+        assert_eq!((ip.dst_addr, ip.protocol), (PEER_IP, IpProtocol::Icmp));
+        match Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&payload[..]).unwrap(), true).unwrap() {
+            Icmpv4Repr::ParameterProblem { pointer: p, invoking } => {
+                assert_eq!(p, pointer, "{options:?}");
+                assert_eq!(invoking, &frame[14..14 + 24 + 8], "quotes the header and 8 bytes");
+            }
+            other => panic!("{options:?}: expected a parameter problem, got {other:?}"),
+        }
+    }
+    let c = s.counters();
+    assert_eq!((c.ipv4_bad_options, c.icmp_param_problem_sent, c.icmp_echo_replies), (3, 3, 0));
+    // A well-formed option list is skipped, and the reply carries no options.
+    tx.frames.clear();
+    s.receive(t, &ip_frame_with_options(IpProtocol::Icmp, &[1, 0x9e, 2, 0], &ping), &mut tx);
+    let (_, _, payload) = parse_ip(&tx.frames[0]);
+    assert!(matches!(Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&payload[..]).unwrap(), true).unwrap(), Icmpv4Repr::EchoReply { .. }));
+    let reply = Ipv4Packet::new_checked(&tx.frames[0][14..]).unwrap();
+    assert_eq!(reply.header_len(), 20);
+    // No error about an ICMP error, and none beyond the rate limit.
+    tx.frames.clear();
+    let unreach = [3u8, 3, 0, 0, 0, 0, 0, 0];
+    s.receive(t, &ip_frame_with_options(IpProtocol::Icmp, &[7, 39, 4, 0], &unreach), &mut tx);
+    assert!(tx.frames.is_empty());
+    for _ in 0..100 {
+        s.receive(t, &ip_frame_with_options(IpProtocol::Icmp, &[7, 39, 4, 0], &ping), &mut tx);
+    }
+    assert!(s.counters().icmp_rate_limited > 0);
+    assert_eq!(s.counters().ipv4_bad_options, 104);
+}

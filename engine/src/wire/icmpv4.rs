@@ -17,6 +17,8 @@ pub enum Icmpv4Message {
     EchoRequest,
     /// 11
     TimeExceeded,
+    /// 12
+    ParameterProblem,
     Unknown(u8),
 }
 
@@ -27,6 +29,7 @@ impl From<u8> for Icmpv4Message {
             3 => Icmpv4Message::DstUnreachable,
             8 => Icmpv4Message::EchoRequest,
             11 => Icmpv4Message::TimeExceeded,
+            12 => Icmpv4Message::ParameterProblem,
             other => Icmpv4Message::Unknown(other),
         }
     }
@@ -39,6 +42,7 @@ impl From<Icmpv4Message> for u8 {
             Icmpv4Message::DstUnreachable => 3,
             Icmpv4Message::EchoRequest => 8,
             Icmpv4Message::TimeExceeded => 11,
+            Icmpv4Message::ParameterProblem => 12,
             Icmpv4Message::Unknown(v) => v,
         }
     }
@@ -197,6 +201,9 @@ pub enum Icmpv4Repr<'a> {
     /// by the caller (RFC 792 asks for at least 64 bits of payload; RFC 1812 allows
     /// more, up to a 576-byte message).
     DstUnreachable { code: u8, invoking: &'a [u8] },
+    /// Parameter Problem, code 0 (RFC 792): `pointer` is the offset of the octet in the
+    /// invoking datagram's header where the error was found.
+    ParameterProblem { pointer: u8, invoking: &'a [u8] },
 }
 
 impl<'a> Icmpv4Repr<'a> {
@@ -228,6 +235,10 @@ impl<'a> Icmpv4Repr<'a> {
                 code,
                 invoking: data,
             }),
+            (Icmpv4Message::ParameterProblem, 0) => Ok(Icmpv4Repr::ParameterProblem {
+                pointer: (packet.rest_of_header() >> 24) as u8,
+                invoking: data,
+            }),
             _ => Err(Error::Unsupported),
         }
     }
@@ -239,7 +250,8 @@ impl<'a> Icmpv4Repr<'a> {
                 Icmpv4Repr::EchoRequest { data, .. } | Icmpv4Repr::EchoReply { data, .. } => {
                     data.len()
                 }
-                Icmpv4Repr::DstUnreachable { invoking, .. } => invoking.len(),
+                Icmpv4Repr::DstUnreachable { invoking, .. }
+                | Icmpv4Repr::ParameterProblem { invoking, .. } => invoking.len(),
             }
     }
 
@@ -270,6 +282,9 @@ impl<'a> Icmpv4Repr<'a> {
             ),
             Icmpv4Repr::DstUnreachable { code, invoking } => {
                 (Icmpv4Message::DstUnreachable, code, 0, invoking)
+            }
+            Icmpv4Repr::ParameterProblem { pointer, invoking } => {
+                (Icmpv4Message::ParameterProblem, 0, u32::from(pointer) << 24, invoking)
             }
         };
         packet.set_msg_type(msg);
@@ -421,6 +436,30 @@ mod tests {
         let mut buf = [0xffu8; 36];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         assert_eq!(buf, UNREACH);
+    }
+
+    // Parameter Problem, pointer 20 (the option's first octet, as Linux points), quoting a 24-byte header whose option list is
+    // malformed (Record Route, length 39: past the header's end) and 8 payload bytes.
+    // Checksums computed independently.
+    const PARAM_PROBLEM: [u8; 40] = [
+        0x0c, 0x00, 0xdf, 0xff, 0x14, 0x00, 0x00, 0x00, //
+        0x46, 0x00, 0x00, 0x24, 0x00, 0x01, 0x00, 0x00, 0x40, 0x01, 0x5a, 0xaf, 0x0a, 0x00,
+        0x00, 0x02, 0x0a, 0x00, 0x00, 0x01, 0x07, 0x27, 0x04, 0x00, //
+        0x08, 0x00, 0xf7, 0xfe, 0x00, 0x01, 0x00, 0x00,
+    ];
+
+    #[test]
+    fn parameter_problem_golden() {
+        let packet = Icmpv4Packet::new_checked(&PARAM_PROBLEM[..]).unwrap();
+        assert_eq!(packet.msg_type(), Icmpv4Message::ParameterProblem);
+        let repr = Icmpv4Repr::parse(&packet, true).unwrap();
+        assert_eq!(repr, Icmpv4Repr::ParameterProblem { pointer: 20, invoking: &PARAM_PROBLEM[8..] });
+        let inner = Ipv4Packet::new_unchecked(&PARAM_PROBLEM[8..32]);
+        assert!(inner.verify_checksum());
+        assert_eq!(inner.header_len(), 24);
+        let mut buf = [0xffu8; 40];
+        repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
+        assert_eq!(buf, PARAM_PROBLEM);
     }
 
     #[test]

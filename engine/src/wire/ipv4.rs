@@ -1,4 +1,5 @@
-//! IPv4 headers (RFC 791; DSCP/ECN split per RFC 2474 and RFC 3168).
+//! IPv4 headers (RFC 791; DSCP/ECN split per RFC 2474 and RFC 3168) and the structure
+//! of their option lists (RFC 791 §3.1).
 
 use std::net::Ipv4Addr;
 
@@ -358,6 +359,43 @@ impl Ipv4Repr {
     }
 }
 
+/// A malformed option list: `pointer` is the offset, from the start of the IP header, of
+/// the first octet of the option at fault, as an ICMP Parameter Problem reports it (and
+/// where Linux points).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadOption {
+    pub pointer: u8,
+}
+
+/// End of Option List.
+pub const OPT_END: u8 = 0;
+/// No Operation.
+pub const OPT_NOP: u8 = 1;
+
+/// Walks an option list (the bytes after the fixed header): End of Option List ends it,
+/// No Operation is one octet, and every other option has a length octet that counts its
+/// type and length octets, at least 2 and not past the header's end. Well-formed
+/// options of any type pass; their contents are not interpreted (the engine acts on
+/// none of them).
+pub fn check_options(options: &[u8]) -> core::result::Result<(), BadOption> {
+    let mut at = 0;
+    while at < options.len() {
+        match options[at] {
+            OPT_END => return Ok(()),
+            OPT_NOP => at += 1,
+            _ => {
+                let bad = BadOption { pointer: (Ipv4Packet::<&[u8]>::MIN_HEADER_LEN + at) as u8 };
+                let len = *options.get(at + 1).ok_or(bad)? as usize;
+                if len < 2 || len > options.len() - at {
+                    return Err(bad);
+                }
+                at += len;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,5 +592,23 @@ mod tests {
             prop_assert_eq!(p.ident(), ident);
             prop_assert_eq!(Ipv4Repr::parse(&p, true).unwrap(), r);
         }
+    }
+
+    #[test]
+    fn option_lists() {
+        // Well formed: empty; padding; NOP then End; Record Route (7) with room for one
+        // address; an unknown option (0x9e, length 4); End followed by garbage.
+        for ok in [&[][..], &[0, 0, 0, 0], &[1, 1, 1, 0], &[7, 7, 4, 0, 0, 0, 0, 0], &[0x9e, 4, 0xaa, 0xbb], &[0, 0xff, 0x01, 0x02]] {
+            assert_eq!(check_options(ok), Ok(()), "{ok:?}");
+        }
+        // Length past the header: Record Route claiming 39 octets in a 24-byte header.
+        assert_eq!(check_options(&[7, 39, 4, 0]), Err(BadOption { pointer: 20 }));
+        // Length 0, and 1 (Loose Source Route), after a NOP: the pointer moves with it.
+        assert_eq!(check_options(&[1, 0x83, 0, 0]), Err(BadOption { pointer: 21 }));
+        assert_eq!(check_options(&[0x83, 1, 0, 0]), Err(BadOption { pointer: 20 }));
+        // A type octet with no room for its length.
+        assert_eq!(check_options(&[1, 1, 1, 7]), Err(BadOption { pointer: 23 }));
+        // The second option runs past the end.
+        assert_eq!(check_options(&[0x9e, 2, 0x44, 12, 5, 0, 0, 0]), Err(BadOption { pointer: 22 }));
     }
 }

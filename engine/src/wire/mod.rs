@@ -22,7 +22,7 @@ pub mod udp;
 pub use arp::{ArpHardware, ArpOperation, ArpPacket, ArpRepr};
 pub use ethernet::{EtherType, EthernetFrame, EthernetRepr};
 pub use icmpv4::{unreachable, Icmpv4Message, Icmpv4Packet, Icmpv4Repr};
-pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
+pub use ipv4::{check_options, BadOption, IpProtocol, Ipv4Packet, Ipv4Repr};
 pub use tcp::{
     PseudoHeader, SeqNumber, TcpFlags, TcpOption, TcpOptionIter, TcpOptions, TcpPacket, TcpRepr,
 };
