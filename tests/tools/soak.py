@@ -115,6 +115,19 @@ def transfer_error(what, e):
             log(f"{what}: {e!r} (during {state['phase']}; later ones of this kind not logged)")
 
 
+def diagnose(what, sock):
+    """On a stalled transfer: the kernel's view of the socket (ss) and the engine's view
+    of the connection (bypass stat), into the events log."""
+    try:
+        port = sock.getsockname()[1]
+    except OSError:
+        return
+    ss = subprocess.run(["ss", "-tinoe", "sport", "=", str(port)], capture_output=True, text=True).stdout
+    st = eng([args.bin, "stat", "--pid", str(ENGINE.pid)]).stdout
+    mine = [l for l in st.splitlines() if f":{port} " in l or l.rstrip().endswith(f":{port}")]
+    log(f"{what}: stalled socket, local port {port}\n  ss: {ss.strip()}\n  engine: {mine}")
+
+
 def bump(k, n=1):
     with lock:
         done[k] += n
@@ -264,6 +277,7 @@ def bulk():
     n = 4 << 20
     while not stop.is_set():
         kind = rng.choice(["echo", "download", "upload"])
+        s = None
         try:
             if kind == "echo":
                 data = rng.randbytes(n)
@@ -305,6 +319,8 @@ def bulk():
                 bump("upload_bytes", n)
             bump("transfers")
         except (OSError, EOFError) as e:
+            if isinstance(e, TimeoutError):
+                diagnose(f"bulk {kind}", s)
             transfer_error(f"bulk {kind}", e)
             time.sleep(0.5)
 
