@@ -16,7 +16,8 @@ Load, all at once, each checking every byte it gets back:
 Phases change every `--phase-secs` (default 60): clean; 1% loss on the peer's INPUT
 (iptables statistic); connection churn up to the engine's --tcp-max-conns (new SYNs must
 be refused with a counted reason while existing connections keep working); the peer's
-link down for 3 s then up (connections in flight may fail; new ones must work after);
+link down for 9 s, past the engine's retransmission budget (connections in flight must time
+out, counted; new ones must work after);
 and, in the last phase, SIGKILL of the engine under load (no XDP program may be left
 attached; a restart on the same interface must answer at once). The engine's own fault
 injector (drop, duplicate, reorder, corrupt) runs throughout.
@@ -55,6 +56,9 @@ ENG_NS, ENG_IF, PEER_IF = f"{args.tag}-eng", f"{args.tag}-e", f"{args.tag}-p"
 ENGINE_IP = f"{args.net}.2"
 DURATION = args.minutes * 60
 PHASES = ["clean", "loss", "churn", "flap"]
+# How long the peer's link stays down in the flap phase: past the engine's retransmission
+# budget (--tcp-max-retransmits 4 below: ~6.2 s).
+VANISH_SECS = 9
 # Short runs shorten the engine's timers so the same states are reached.
 TIME_WAIT_MS = 60_000 if args.phase_secs >= 60 else max(2_000, int(args.phase_secs * 500))
 # The warm-up is the first round of phases: RSS may grow while every kind of load meets
@@ -65,6 +69,9 @@ ENGINE_ARGS = [
     "--poll", "adaptive", "--serve", "http-echo:80", "--serve", "tcp-echo:7",
     "--serve", "chargen:19", "--serve", "discard:9", "--serve", "udp-echo:7",
     "--tcp-max-conns", str(args.max_conns), "--tcp-time-wait-ms", str(TIME_WAIT_MS),
+    # Retransmissions at 0.2, 0.4, 0.8, 1.6 and 3.2 s: a connection whose peer vanished
+    # times out after ~6 s, within the link-down part of the flap phase.
+    "--tcp-max-retransmits", "4",
     "--fault", "drop=0.1,dup=0.1,reorder=0.2,corrupt=0.05,seed=7",
 ]
 os.makedirs(args.out, exist_ok=True)
@@ -498,27 +505,37 @@ def set_loss(on):
 def run_phases():
     i = 0
     while not stop.is_set():
+        # The last phase is always the kill, even when earlier ones overran their time.
         left = DURATION - (time.time() - T0)
-        if left <= 1:
-            break
         phase = "kill" if left <= args.phase_secs else PHASES[i % len(PHASES)]
         i += 1
         state["phase"] = phase
         phases_run.append(phase)
         log(f"phase {phase}")
+        left = max(left, 6.0)
         end = time.time() + min(args.phase_secs, left)
         if phase == "loss":
             set_loss(True)
         elif phase == "churn":
             churn_to_the_limit()
         elif phase == "flap":
+            # The peer vanishes for longer than the engine's retransmission budget: its
+            # connections with data in flight must time out (and be freed: the RSS check),
+            # and new ones must work once the link is back.
+            before, _ = ENGINE.stat()
             subprocess.run(["ip", "link", "set", PEER_IF, "down"])
-            stop.wait(3)
+            stop.wait(VANISH_SECS)
             subprocess.run(["ip", "link", "set", PEER_IF, "up"])
             state["disrupted_until"] = time.time() + 15
             stop.wait(1)
             if not ping():
                 fail("flap: no ping answer after the link came back")
+            after, _ = ENGINE.stat()
+            if before and after:
+                timed_out = total(after, "errors_timed_out") - total(before, "errors_timed_out")
+                log(f"flap: {timed_out} connections timed out while the peer was gone")
+                if timed_out <= 0:
+                    fail("flap: no connection timed out while the peer was gone for longer than the retransmission budget")
         elif phase == "kill":
             stop.wait(min(5, left / 3))
             ENGINE.kill9()
@@ -535,6 +552,8 @@ def run_phases():
         stop.wait(max(0.0, end - time.time()))
         if phase == "loss":
             set_loss(False)
+        if phase == "kill":
+            break
 
 
 def ping():
