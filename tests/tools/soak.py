@@ -260,6 +260,7 @@ def http_keepalive():
 
 def http_close():
     while not stop.is_set():
+        s = None
         try:
             s = connect(80)
             s.sendall(b"GET /c HTTP/1.1\r\nHost: e\r\nConnection: close\r\n\r\n")
@@ -271,6 +272,11 @@ def http_close():
             s.close()
             bump("http_close")
         except (OSError, EOFError) as e:
+            if isinstance(e, TimeoutError):
+                if s is None:
+                    log("http close: connect timed out (SYN unanswered for 10 s)")
+                else:
+                    diagnose("http close", s)
             transfer_error("http close", e)
             time.sleep(0.2)
         time.sleep(0.005)
