@@ -49,12 +49,25 @@ impl IfaceInfo {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| EngineError(format!("'{name}' has no Ethernet address; bypass needs an Ethernet interface")))?;
         let mtu = read("mtu").ok().and_then(|s| s.parse().ok()).unwrap_or(1500);
-        let rx_queues = std::fs::read_dir(dir.join("queues"))
-            .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count() as u32)
-            .unwrap_or(1)
-            .max(1);
+        let rx_queues = Self::rx_queue_count(name);
         Ok(IfaceInfo { name: name.into(), index, mac, mtu, rx_queues })
     }
+
+    /// The interface's rx queues now (sysfs `queues/rx-*`), at least 1.
+    pub fn rx_queue_count(name: &str) -> u32 {
+        std::fs::read_dir(Path::new("/sys/class/net").join(name).join("queues"))
+            .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count() as u32)
+            .unwrap_or(1)
+            .max(1)
+    }
+}
+
+/// The notice for rx queues that appeared when XDP was attached (virtio_net adds one
+/// queue pair per CPU for XDP and, unless the RSS indirection table was set by hand,
+/// spreads RSS over them too, so frames for the engine arrive there). None when the
+/// count did not grow.
+fn grown_queues_note(iface: &str, before: u32, after: u32) -> Option<String> {
+    (after > before).then(|| format!("attaching XDP raised {iface}'s rx queues from {before} to {after}; sockets are bound on the queues that exist now"))
 }
 
 /// What a running engine tells an embedding program.
@@ -328,12 +341,44 @@ pub fn run_with(
     if !sys::is_root() {
         return err("must run as root (it loads XDP programs and creates AF_XDP sockets): try sudo");
     }
-    let iface = IfaceInfo::probe(&args.iface)?;
-    let queues = match args.queues {
-        QueueCount::All => iface.rx_queues,
-        QueueCount::N(n) if n > iface.rx_queues => {
+    let mut iface = IfaceInfo::probe(&args.iface)?;
+    for c in &args.ips {
+        if args.ips.iter().filter(|o| o.addr == c.addr).count() > 1 {
+            return err(format!("--ip {} given twice", c.addr));
+        }
+    }
+    if let Some(gw) = args.gateway {
+        if !args.ips.iter().any(|c| c.prefix > 0 && crate::stack::Ipv4Cidr { addr: gw, prefix: c.prefix }.network() == c.network()) {
+            return err(format!("--gateway {gw} is not on any --ip subnet"));
+        }
+    }
+    if let QueueCount::N(n) = args.queues {
+        if n > iface.rx_queues {
             return err(format!("--queues {n} exceeds the {} rx queue(s) of {}", iface.rx_queues, iface.name));
         }
+    }
+    if let Err(e) = sys::raise_memlock_limit() {
+        return err(format!("cannot raise RLIMIT_MEMLOCK ({e}): run as root or set `ulimit -l unlimited`"));
+    }
+
+    let program = SteerProgram::load().map_err(|e| EngineError(e.to_string()))?;
+    let addrs: Vec<_> = args.ips.iter().map(|c| c.addr).collect();
+    program.set_addresses(&addrs).map_err(|e| EngineError(e.to_string()))?;
+
+    // The program is attached before any socket is bound: attaching can change the
+    // device's rx queues (virtio_net adds a queue pair per CPU for XDP and spreads RSS
+    // over them), and the sockets must be bound to the queues that exist then. Until a
+    // queue's socket is registered, frames for the engine there count as no_socket.
+    // An error return below drops `attached`, which detaches the program.
+    let attached = program.attach(&iface.name, iface.index, args.xdp_mode).map_err(|e| EngineError(e.to_string()))?;
+    let xdp_mode = format!("{:?}", attached.mode).to_lowercase();
+    let rx_queues_before = iface.rx_queues;
+    iface.rx_queues = IfaceInfo::rx_queue_count(&iface.name).max(rx_queues_before);
+    if let Some(note) = grown_queues_note(&iface.name, rx_queues_before, iface.rx_queues) {
+        tracing::info!("{note}");
+    }
+    let queues = match args.queues {
+        QueueCount::All => iface.rx_queues,
         QueueCount::N(n) => n,
     };
     if queues < iface.rx_queues {
@@ -346,23 +391,6 @@ pub fn run_with(
         );
     }
     let cores = pick_cores(queues as usize, args.cores.as_ref().map(|c| c.0.as_slice()))?;
-    for c in &args.ips {
-        if args.ips.iter().filter(|o| o.addr == c.addr).count() > 1 {
-            return err(format!("--ip {} given twice", c.addr));
-        }
-    }
-    if let Some(gw) = args.gateway {
-        if !args.ips.iter().any(|c| c.prefix > 0 && crate::stack::Ipv4Cidr { addr: gw, prefix: c.prefix }.network() == c.network()) {
-            return err(format!("--gateway {gw} is not on any --ip subnet"));
-        }
-    }
-    if let Err(e) = sys::raise_memlock_limit() {
-        return err(format!("cannot raise RLIMIT_MEMLOCK ({e}): run as root or set `ulimit -l unlimited`"));
-    }
-
-    let program = SteerProgram::load().map_err(|e| EngineError(e.to_string()))?;
-    let addrs: Vec<_> = args.ips.iter().map(|c| c.addr).collect();
-    program.set_addresses(&addrs).map_err(|e| EngineError(e.to_string()))?;
 
     let qcfg = QueueConfig {
         frame_size: args.frame_size,
@@ -377,8 +405,6 @@ pub fn run_with(
         program.register_socket(q, x.fd()).map_err(|e| EngineError(e.to_string()))?;
         xsks.push(x);
     }
-    let attached = program.attach(&iface.name, iface.index, args.xdp_mode).map_err(|e| EngineError(e.to_string()))?;
-    let xdp_mode = format!("{:?}", attached.mode).to_lowercase();
 
     if install_signals {
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -489,7 +515,8 @@ pub fn run_with(
         }
     }
     let workers = reports.into_iter().map(|r| worker_json(r, &program, Vec::new())).collect();
-    let unserved = (queues..iface.rx_queues.min(crate::xsk::MAX_QUEUES)).map(|q| (q, program.counters(q))).collect();
+    let device_queues = iface.rx_queues.max(IfaceInfo::rx_queue_count(&iface.name));
+    let unserved = (queues..device_queues.min(crate::xsk::MAX_QUEUES)).map(|q| (q, program.counters(q))).collect();
     let pcap = match pcap.map(|p| p.finish()) {
         Some(Ok(s)) => Some(s),
         Some(Err(e)) => {
@@ -503,6 +530,18 @@ pub fn run_with(
         return err(e);
     }
     Ok(Report { iface: iface.name, xdp_mode, workers, unserved, pcap })
+}
+
+#[cfg(test)]
+mod grown_queues_tests {
+    use super::grown_queues_note;
+
+    #[test]
+    fn notes_only_queues_added_by_attaching() {
+        assert_eq!(grown_queues_note("eth1", 4, 4), None);
+        let n = grown_queues_note("eth1", 4, 6).expect("note");
+        assert!(n.contains("from 4 to 6"), "{n}");
+    }
 }
 
 #[cfg(test)]
