@@ -162,7 +162,7 @@ impl XskQueue {
                 return Ok(q);
             }
             if !last_err.contains("os error 16") || std::time::Instant::now() >= deadline {
-                return Err(XskError::Socket { queue_id, reason: last_err });
+                return Err(XskError::Socket { queue_id, reason: with_hint(cfg.zero_copy, last_err) });
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -454,6 +454,18 @@ fn reap(cq: &mut CompQueue, scratch: &mut [FrameDesc], free: &mut Vec<FrameDesc>
     }
 }
 
+/// A bind failure's reason, with what to do when it means the driver has no zero-copy
+/// (EOPNOTSUPP, or EINVAL from a virtio device without VIRTIO_F_ACCESS_PLATFORM) and
+/// zero-copy was demanded.
+fn with_hint(zero_copy: ZeroCopy, reason: String) -> String {
+    let refused = reason.contains("os error 95") || reason.contains("os error 22");
+    if zero_copy == ZeroCopy::On && refused {
+        format!("{reason} (zero-copy refused by the driver or device: use --zero-copy auto or off)")
+    } else {
+        reason
+    }
+}
+
 fn source_of(e: &dyn std::error::Error) -> String {
     e.source().map(|s| s.to_string()).unwrap_or_else(|| "no detail".into())
 }
@@ -509,5 +521,21 @@ impl FrameSink for TxWriter<'_> {
         self.ledger.moved(idx, Place::Free, Place::Tx);
         self.pending.push(d);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{with_hint, ZeroCopy};
+
+    #[test]
+    fn zero_copy_refusal_says_what_to_do() {
+        let r = with_hint(ZeroCopy::On, "bind: Operation not supported (os error 95)".into());
+        assert!(r.ends_with("use --zero-copy auto or off)"), "{r}");
+        assert!(with_hint(ZeroCopy::On, "Invalid argument (os error 22)".into()).contains("--zero-copy auto"));
+        let busy = "Device or resource busy (os error 16)".to_string();
+        assert_eq!(with_hint(ZeroCopy::On, busy.clone()), busy);
+        let off = "Operation not supported (os error 95)".to_string();
+        assert_eq!(with_hint(ZeroCopy::Off, off.clone()), off);
     }
 }
