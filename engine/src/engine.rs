@@ -55,19 +55,36 @@ impl IfaceInfo {
 
     /// The interface's rx queues now (sysfs `queues/rx-*`), at least 1.
     pub fn rx_queue_count(name: &str) -> u32 {
+        Self::queue_count(name, "rx-")
+    }
+
+    /// The interface's tx queues now (sysfs `queues/tx-*`), at least 1.
+    pub fn tx_queue_count(name: &str) -> u32 {
+        Self::queue_count(name, "tx-")
+    }
+
+    fn queue_count(name: &str, prefix: &str) -> u32 {
         std::fs::read_dir(Path::new("/sys/class/net").join(name).join("queues"))
-            .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count() as u32)
+            .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(prefix)).count() as u32)
             .unwrap_or(1)
             .max(1)
     }
 }
 
-/// The notice for rx queues that appeared when XDP was attached (virtio_net adds one
-/// queue pair per CPU for XDP and, unless the RSS indirection table was set by hand,
-/// spreads RSS over them too, so frames for the engine arrive there). None when the
-/// count did not grow.
-fn grown_queues_note(iface: &str, before: u32, after: u32) -> Option<String> {
-    (after > before).then(|| format!("attaching XDP raised {iface}'s rx queues from {before} to {after}; sockets are bound on the queues that exist now"))
+/// The queues a socket can serve once XDP is attached: a socket sends on the tx queue of
+/// its own index, so only queues below the tx queue count can answer. virtio_net adds one
+/// queue pair per CPU when XDP is attached, counts them as rx queues only, and (with the
+/// RSS table not set by hand) spreads RSS over them: frames arriving there find no socket.
+/// Returns the count and, when rx queues are left without a socket, the warning.
+fn servable_queues(iface: &str, rx: u32, tx: u32) -> (u32, Option<String>) {
+    if rx <= tx {
+        return (rx, None);
+    }
+    let w = format!(
+        "{iface} has {rx} rx queues but {tx} tx queues with XDP attached (virtio_net adds XDP-only queue pairs): sockets on queues {tx}..{} could not send, so none is bound there and frames for the engine arriving there are dropped (no_socket); pin RSS to the served queues once the engine runs: `ethtool -X {iface} equal {tx}`",
+        rx - 1
+    );
+    (tx, Some(w))
 }
 
 /// What a running engine tells an embedding program.
@@ -366,22 +383,25 @@ pub fn run_with(
     program.set_addresses(&addrs).map_err(|e| EngineError(e.to_string()))?;
 
     // The program is attached before any socket is bound: attaching can change the
-    // device's rx queues (virtio_net adds a queue pair per CPU for XDP and spreads RSS
-    // over them), and the sockets must be bound to the queues that exist then. Until a
+    // device's queues (virtio_net adds a queue pair per CPU for XDP and spreads RSS over
+    // them), and the sockets must be bound knowing the queues that exist then. Until a
     // queue's socket is registered, frames for the engine there count as no_socket.
     // An error return below drops `attached`, which detaches the program.
     let attached = program.attach(&iface.name, iface.index, args.xdp_mode).map_err(|e| EngineError(e.to_string()))?;
     let xdp_mode = format!("{:?}", attached.mode).to_lowercase();
-    let rx_queues_before = iface.rx_queues;
-    iface.rx_queues = IfaceInfo::rx_queue_count(&iface.name).max(rx_queues_before);
-    if let Some(note) = grown_queues_note(&iface.name, rx_queues_before, iface.rx_queues) {
-        tracing::info!("{note}");
+    iface.rx_queues = IfaceInfo::rx_queue_count(&iface.name).max(iface.rx_queues);
+    let (servable, warning) = servable_queues(&iface.name, iface.rx_queues, IfaceInfo::tx_queue_count(&iface.name));
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
     }
     let queues = match args.queues {
-        QueueCount::All => iface.rx_queues,
+        QueueCount::All => servable,
+        QueueCount::N(n) if n > servable => {
+            return err(format!("--queues {n} exceeds the {servable} queue(s) of {} that can send", iface.name));
+        }
         QueueCount::N(n) => n,
     };
-    if queues < iface.rx_queues {
+    if queues < servable {
         tracing::warn!(
             "serving {queues} of {}'s {} rx queues: frames for the engine arriving on queues {}..{} are dropped (use --queues all, or `ethtool -L` to reduce the device's queues)",
             iface.name,
@@ -533,14 +553,17 @@ pub fn run_with(
 }
 
 #[cfg(test)]
-mod grown_queues_tests {
-    use super::grown_queues_note;
+mod servable_queues_tests {
+    use super::servable_queues;
 
     #[test]
-    fn notes_only_queues_added_by_attaching() {
-        assert_eq!(grown_queues_note("eth1", 4, 4), None);
-        let n = grown_queues_note("eth1", 4, 6).expect("note");
-        assert!(n.contains("from 4 to 6"), "{n}");
+    fn only_queues_that_can_send_are_served() {
+        assert_eq!(servable_queues("eth0", 4, 4), (4, None));
+        assert_eq!(servable_queues("veth", 2, 8), (2, None));
+        let (n, w) = servable_queues("eth1", 6, 4);
+        assert_eq!(n, 4);
+        let w = w.expect("warning");
+        assert!(w.contains("queues 4..5") && w.contains("ethtool -X eth1 equal 4"), "{w}");
     }
 }
 
