@@ -15,8 +15,17 @@
  * points past the driver's headroom) is used as is for TX, and completed TX addresses go
  * straight back to the fill ring (the kernel masks them to the chunk in aligned mode).
  *
- * Usage: xsk-reflect IFACE QUEUES zc|copy ADDR
+ * The order of setup is selectable, since drivers reconfigure rings differently when a
+ * socket is bound before or after the XDP program is attached:
+ *   zc, copy                              bind queue 0, attach (libxdp's order), bind 1..N-1
+ *   zc-attach-first, copy-attach-first    attach, then bind every queue
+ *
+ * QUEUES `all` means every queue that can both receive and send once the program is
+ * attached (virtio_net adds XDP-only queue pairs that count as rx queues only).
+ *
+ * Usage: xsk-reflect IFACE QUEUES|all MODE ADDR
  */
+#include <dirent.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_ether.h>
@@ -132,6 +141,30 @@ static int answer(uint8_t *f, uint32_t len, uint32_t me, const uint8_t *ourmac)
 	return 1;
 }
 
+/* The queues that can receive and send. */
+static int rx_queue_count(const char *ifname);
+
+/* The interface's queues with the given prefix (rx- or tx-) now, from sysfs. */
+static int queue_count(const char *ifname, const char *prefix)
+{
+	char path[128];
+	int n = 0;
+	snprintf(path, sizeof path, "/sys/class/net/%s/queues", ifname);
+	DIR *d = opendir(path);
+	if (!d)
+		return 1;
+	for (struct dirent *e; (e = readdir(d));)
+		n += strncmp(e->d_name, prefix, 3) == 0;
+	closedir(d);
+	return n ? n : 1;
+}
+
+static int rx_queue_count(const char *ifname)
+{
+	int rx = queue_count(ifname, "rx-"), tx = queue_count(ifname, "tx-");
+	return rx < tx ? rx : tx;
+}
+
 static void refill(struct q *q, const uint64_t *addrs, uint32_t n)
 {
 	uint32_t idx;
@@ -210,14 +243,18 @@ kick:
 int main(int argc, char **argv)
 {
 	if (argc != 5) {
-		fprintf(stderr, "usage: xsk-reflect IFACE QUEUES zc|copy ADDR\n");
+		fprintf(stderr, "usage: xsk-reflect IFACE QUEUES zc|copy|zc-attach-first|copy-attach-first ADDR\n");
 		return 2;
 	}
 	const char *ifname = argv[1];
-	int nq = atoi(argv[2]);
-	int zc = strcmp(argv[3], "zc") == 0;
+	int all = strcmp(argv[2], "all") == 0;
+	int nq = all ? 1 : atoi(argv[2]);
+	int zc = strncmp(argv[3], "zc", 2) == 0;
+	int attach_first = strstr(argv[3], "-attach-first") != NULL;
+	int mode_ok = !strcmp(argv[3], "zc") || !strcmp(argv[3], "copy") || !strcmp(argv[3], "zc-attach-first") ||
+		      !strcmp(argv[3], "copy-attach-first");
 	struct in_addr me;
-	if (nq < 1 || nq > MAXQ || (!zc && strcmp(argv[3], "copy")) || inet_pton(AF_INET, argv[4], &me) != 1) {
+	if (nq < 1 || nq > MAXQ || !mode_ok || inet_pton(AF_INET, argv[4], &me) != 1) {
 		fprintf(stderr, "xsk-reflect: bad arguments\n");
 		return 2;
 	}
@@ -233,6 +270,14 @@ int main(int argc, char **argv)
 		fclose(fp);
 	}
 
+	int map_fd = -1;
+	if (attach_first) {
+		int e = xsk_setup_xdp_prog((int)if_nametoindex(ifname), &map_fd);
+		if (e)
+			die("attaching libxdp's XSK program", e);
+		if (all)
+			nq = rx_queue_count(ifname);
+	}
 	static struct q qs[MAXQ];
 	for (int i = 0; i < nq; i++) {
 		struct q *q = &qs[i];
@@ -243,7 +288,8 @@ int main(int argc, char **argv)
 		int e = xsk_umem__create(&q->umem, q->buf, (uint64_t)FRAMES * FRAME_SIZE, &q->fq, &q->cq, &uc);
 		if (e)
 			die("xsk_umem__create", e);
-		struct xsk_socket_config sc = { .rx_size = RING, .tx_size = RING, .libxdp_flags = 0,
+		struct xsk_socket_config sc = { .rx_size = RING, .tx_size = RING,
+						.libxdp_flags = attach_first ? XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD : 0,
 						.xdp_flags = XDP_FLAGS_DRV_MODE,
 						.bind_flags = (uint16_t)((zc ? XDP_ZEROCOPY : XDP_COPY) | XDP_USE_NEED_WAKEUP) };
 		e = xsk_socket__create(&q->xsk, ifname, (uint32_t)i, q->umem, &q->rx, &q->tx, &sc);
@@ -252,6 +298,12 @@ int main(int argc, char **argv)
 			snprintf(what, sizeof what, "binding queue %d in %s mode", i, zc ? "zero-copy" : "copy");
 			die(what, e);
 		}
+		if (attach_first && (e = xsk_socket__update_xskmap(q->xsk, map_fd)))
+			die("putting the socket in the XSKMAP", e);
+		if (all && !attach_first && i == 0)
+			nq = rx_queue_count(ifname); /* libxdp attached the program with queue 0 */
+		if (nq > MAXQ)
+			nq = MAXQ;
 		/* Half the frames on the fill ring; the other half is never needed in place. */
 		uint64_t addrs[RING];
 		for (uint32_t j = 0; j < RING; j++)
@@ -260,7 +312,8 @@ int main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	printf("xsk-reflect: ready on %s, %d queue(s), %s mode\n", ifname, nq, zc ? "zero-copy" : "copy");
+	printf("xsk-reflect: ready on %s, %d queue(s), %s mode, %s\n", ifname, nq, zc ? "zero-copy" : "copy",
+	       attach_first ? "program attached before binding" : "queue 0 bound before the program was attached");
 	fflush(stdout);
 	while (!stop) {
 		for (int i = 0; i < nq; i++)
