@@ -6,7 +6,8 @@ Each subcommand prints one line that starts with PASS or FAIL and exits 0 or 1:
                            both directions' SHA-256 must match
   chargen ADDR BYTES       ask chargen:19 for BYTES; their SHA-256 must match the pattern's
   conns ADDR N             N concurrent connections to tcp-echo:7, each sends its own
-                           4 KiB and must read it back
+                           4 KiB and must read it back (from the --sources addresses in
+                           turn, so that RSS over addresses alone still spreads them)
   udp ADDR N               N UDP datagrams from N source ports to ADDR:7 must come back
                            (used with the reference reflector)
 Every check is bounded by --timeout seconds.
@@ -91,12 +92,14 @@ def chargen(addr, size, timeout):
     result(ok, f"chargen {size} bytes", f"received {n} in {secs:.1f} s, sha256 {'match' if ok else 'MISMATCH'} {want[:16]}")
 
 
-def conns(addr, count, timeout):
+def conns(addr, count, timeout, sources):
     sel = selectors.DefaultSelector()
     state = {}
     failed = 0
     for i in range(count):
         s = socket.socket()
+        if sources:
+            s.bind((sources[i % len(sources)], 0))
         s.setblocking(False)
         try:
             s.connect((addr, 7))
@@ -145,9 +148,12 @@ def conns(addr, count, timeout):
 
 def udp(addr, count, timeout):
     back = 0
+    deadline = time.monotonic() + timeout
     for i in range(count):
+        if time.monotonic() >= deadline:
+            break
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.settimeout(min(timeout, 2))
+        s.settimeout(0.5)
         msg = f"datagram {i}".encode()
         s.sendto(msg, (addr, 7))
         try:
@@ -162,12 +168,16 @@ def udp(addr, count, timeout):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--sources", default="", help="comma-separated local addresses for conns")
     p.add_argument("check", choices=["echo", "chargen", "conns", "udp"])
     p.add_argument("addr")
     p.add_argument("n", type=int)
     a = p.parse_args()
     try:
-        {"echo": echo, "chargen": chargen, "conns": conns, "udp": udp}[a.check](a.addr, a.n, a.timeout)
+        if a.check == "conns":
+            conns(a.addr, a.n, a.timeout, [x for x in a.sources.split(",") if x])
+        else:
+            {"echo": echo, "chargen": chargen, "udp": udp}[a.check](a.addr, a.n, a.timeout)
     except OSError as e:
         result(False, a.check, str(e))
 

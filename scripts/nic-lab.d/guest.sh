@@ -6,7 +6,7 @@
 # channels, then runs the cases listed in LAB/cases one after another. A case line is
 #   NAME DRIVER PROGRAM MODE
 # PROGRAM is `engine` (target/release/bypass run, MODE = --zero-copy value) or `reflect`
-# (the reference program xsk-reflect, MODE = zc|copy). For each case it starts the
+# (the reference program xsk-reflect, MODE = its mode argument). For each case it starts the
 # program on that driver's NIC and hands over to the host through files in LAB:
 #   NAME.out    the program's output (ready line first, final report at the end)
 #   NAME.ready  written once the program printed its ready line; the host then drives traffic
@@ -56,7 +56,7 @@ wait_file() { # wait_file PATH SECONDS
   [[ -e $1 ]]
 }
 
-while read -r name drv prog mode; do
+while read -r name drv prog mode _reference; do
   [[ -z ${name:-} || $name == \#* ]] && continue
   iface=${IFACE[$drv]:-}
   if [[ -z $iface ]]; then
@@ -69,7 +69,7 @@ while read -r name drv prog mode; do
            --serve tcp-echo:7 --serve discard:9 --serve chargen:19 --serve http-echo:80)
       ready='^bypass: ready' ;;
     reflect)
-      cmd=("$LAB/xsk-reflect" "$iface" "$QUEUES" "$mode" "${ADDR[$drv]}")
+      cmd=("$LAB/xsk-reflect" "$iface" all "$mode" "${ADDR[$drv]}")
       ready='^xsk-reflect: ready' ;;
     *) log "$name: unknown program $prog"; put "$LAB/$name.exit" not-ready; continue ;;
   esac
@@ -87,12 +87,24 @@ while read -r name drv prog mode; do
     kill -KILL "$pid" 2>/dev/null; wait "$pid"
     log "$name: not ready"; dmesg >"$LAB/$name.dmesg" 2>&1; put "$LAB/$name.exit" not-ready; continue
   fi
+  # Rx queues beyond those the program serves (virtio_net's XDP-only queue pairs) get no
+  # socket: pin RSS to the served queues, as docs/real-nics.md tells users to.
+  served=$(grep -m1 -oE '[0-9]+ queue\(s\)' "$LAB/$name.out" | grep -oE '^[0-9]+')
+  rxq=$(ls -d /sys/class/net/"$iface"/queues/rx-* | wc -l)
+  if [[ -n $served ]] && (( rxq > served )); then
+    ethtool -X "$iface" equal "$served" 2>&1 | sed "s/^/ethtool -X: /" >>"$LAB/guest.log"
+    log "$name: $iface has $rxq rx queues, $served served: ethtool -X $iface equal $served"
+  fi
+  # The NIC's view while the program runs: channels and the RSS indirection table.
+  { ethtool -l "$iface"; ethtool -x "$iface"; } >"$LAB/$name.rss" 2>&1
   put "$LAB/$name.ready" "$(grep -E "$ready" "$LAB/$name.out" | head -1)"
   wait_file "$LAB/$name.stop" 900 || log "$name: the host never said stop"
   kill -INT "$pid" 2>/dev/null
   for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null
   wait "$pid"; rc=$?
+  # libxdp's program outlives the reflector when the reflector attached it itself.
+  [[ $prog == reflect ]] && ip link set dev "$iface" xdp off 2>/dev/null
   dmesg >"$LAB/$name.dmesg" 2>&1
   ethtool -S "$iface" >"$LAB/$name.nicstats" 2>&1
   log "$name: exit $rc"
