@@ -12,16 +12,17 @@
 #   NAME.ready  written once the program printed its ready line; the host then drives traffic
 #   NAME.stop   written by the host when it is done; the program then gets SIGINT
 #   NAME.exit   the program's exit status (or `not-ready`), written last
-# Usage (in the guest): guest.sh LAB REPO QUEUES KROOT
-# (KROOT: the unpacked kernel package, whose usr/lib/modules the drivers are loaded from.)
+# Usage (in the guest): guest.sh LAB REPO QUEUES MODBASE
+# (MODBASE: the directory of the unpacked kernel package holding lib/modules, which the
+# drivers are loaded from.)
 set -uo pipefail
-LAB=$1 REPO=$2 QUEUES=$3 KROOT=$4
+LAB=$1 REPO=$2 QUEUES=$3 MODBASE=$4
 log() { echo "guest: $*" | tee -a "$LAB/guest.log"; }
 
 declare -A IFACE ADDR
 ADDR[igb]=10.201.10.2 ADDR[virtio_net]=10.201.11.2
 # The guest has no udev: load the drivers by name, then wait for their interfaces.
-for m in igb virtio_net; do modprobe -d "$KROOT/usr" "$m" 2>&1 | sed "s/^/modprobe $m: /" >>"$LAB/guest.log"; done
+for m in igb virtio_net; do modprobe -d "$MODBASE" "$m" 2>&1 | sed "s/^/modprobe $m: /" >>"$LAB/guest.log"; done
 for _ in $(seq 100); do
   for d in /sys/class/net/*; do
     [[ -e $d/device/driver ]] || continue
