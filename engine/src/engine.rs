@@ -425,6 +425,11 @@ pub fn run_with(
         program.register_socket(q, x.fd()).map_err(|e| EngineError(e.to_string()))?;
         xsks.push(x);
     }
+    // One line for the whole device, not one per queue.
+    let refused: Vec<&str> = xsks.iter().filter_map(|x| x.zero_copy_refusal()).collect();
+    if let Some(reason) = refused.first() {
+        tracing::info!("zero-copy unavailable on {} of {} queue(s) of {} ({reason}); using copy mode", refused.len(), xsks.len(), iface.name);
+    }
 
     if install_signals {
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -121,6 +121,8 @@ pub struct XskQueue {
     tx_pending: Vec<FrameDesc>,
     stats: QueueStats,
     tap: Option<crate::pcap::PcapTap>,
+    /// Why zero-copy was refused when `--zero-copy auto` fell back to copy mode.
+    zero_copy_refusal: Option<String>,
 }
 
 impl std::fmt::Debug for XskQueue {
@@ -192,9 +194,7 @@ impl XskQueue {
             // and its rings are tied to for their whole life (the socket holds a clone).
             match unsafe { Socket::new(sock_cfg, umem, iface, queue_id) } {
                 Ok((tx, rx, Some((fq, cq)))) => {
-                    if !zc && cfg.zero_copy == ZeroCopy::Auto {
-                        tracing::info!(queue_id, "zero-copy unavailable ({last_err}); using copy mode");
-                    }
+                    let zero_copy_refusal = (!zc && cfg.zero_copy == ZeroCopy::Auto).then(|| last_err.clone());
                     let frames = cfg.frame_count as usize;
                     return Ok(Some(XskQueue {
                         queue_id,
@@ -214,6 +214,7 @@ impl XskQueue {
                         tx_pending: Vec::with_capacity(frames),
                         stats: QueueStats::default(),
                         tap: None,
+                        zero_copy_refusal,
                     }));
                 }
                 Ok(_) => return Err(XskError::Socket { queue_id, reason: "UMEM already bound".into() }),
@@ -233,6 +234,10 @@ impl XskQueue {
     }
     pub fn is_zero_copy(&self) -> bool {
         self.zero_copy
+    }
+    /// The driver's reason, when `--zero-copy auto` fell back to copy mode on this queue.
+    pub fn zero_copy_refusal(&self) -> Option<&str> {
+        self.zero_copy_refusal.as_deref()
     }
     /// The socket's descriptor, for the XSKMAP and for poll().
     pub fn fd(&self) -> BorrowedFd<'_> {
