@@ -49,12 +49,42 @@ impl IfaceInfo {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| EngineError(format!("'{name}' has no Ethernet address; bypass needs an Ethernet interface")))?;
         let mtu = read("mtu").ok().and_then(|s| s.parse().ok()).unwrap_or(1500);
-        let rx_queues = std::fs::read_dir(dir.join("queues"))
-            .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count() as u32)
-            .unwrap_or(1)
-            .max(1);
+        let rx_queues = Self::rx_queue_count(name);
         Ok(IfaceInfo { name: name.into(), index, mac, mtu, rx_queues })
     }
+
+    /// The interface's rx queues now (sysfs `queues/rx-*`), at least 1.
+    pub fn rx_queue_count(name: &str) -> u32 {
+        Self::queue_count(name, "rx-")
+    }
+
+    /// The interface's tx queues now (sysfs `queues/tx-*`), at least 1.
+    pub fn tx_queue_count(name: &str) -> u32 {
+        Self::queue_count(name, "tx-")
+    }
+
+    fn queue_count(name: &str, prefix: &str) -> u32 {
+        std::fs::read_dir(Path::new("/sys/class/net").join(name).join("queues"))
+            .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(prefix)).count() as u32)
+            .unwrap_or(1)
+            .max(1)
+    }
+}
+
+/// The queues a socket can serve once XDP is attached: a socket sends on the tx queue of
+/// its own index, so only queues below the tx queue count can answer. virtio_net adds one
+/// queue pair per CPU when XDP is attached, counts them as rx queues only, and (with the
+/// RSS table not set by hand) spreads RSS over them: frames arriving there find no socket.
+/// Returns the count and, when rx queues are left without a socket, the warning.
+fn servable_queues(iface: &str, rx: u32, tx: u32) -> (u32, Option<String>) {
+    if rx <= tx {
+        return (rx, None);
+    }
+    let w = format!(
+        "{iface} has {rx} rx queues but {tx} tx queues with XDP attached (virtio_net adds XDP-only queue pairs): sockets on queues {tx}..{} could not send, so none is bound there and frames for the engine arriving there are dropped (no_socket); pin RSS to the served queues once the engine runs: `ethtool -X {iface} equal {tx}`",
+        rx - 1
+    );
+    (tx, Some(w))
 }
 
 /// What a running engine tells an embedding program.
@@ -328,24 +358,7 @@ pub fn run_with(
     if !sys::is_root() {
         return err("must run as root (it loads XDP programs and creates AF_XDP sockets): try sudo");
     }
-    let iface = IfaceInfo::probe(&args.iface)?;
-    let queues = match args.queues {
-        QueueCount::All => iface.rx_queues,
-        QueueCount::N(n) if n > iface.rx_queues => {
-            return err(format!("--queues {n} exceeds the {} rx queue(s) of {}", iface.rx_queues, iface.name));
-        }
-        QueueCount::N(n) => n,
-    };
-    if queues < iface.rx_queues {
-        tracing::warn!(
-            "serving {queues} of {}'s {} rx queues: frames for the engine arriving on queues {}..{} are dropped (use --queues all, or `ethtool -L` to reduce the device's queues)",
-            iface.name,
-            iface.rx_queues,
-            queues,
-            iface.rx_queues - 1
-        );
-    }
-    let cores = pick_cores(queues as usize, args.cores.as_ref().map(|c| c.0.as_slice()))?;
+    let mut iface = IfaceInfo::probe(&args.iface)?;
     for c in &args.ips {
         if args.ips.iter().filter(|o| o.addr == c.addr).count() > 1 {
             return err(format!("--ip {} given twice", c.addr));
@@ -356,6 +369,11 @@ pub fn run_with(
             return err(format!("--gateway {gw} is not on any --ip subnet"));
         }
     }
+    if let QueueCount::N(n) = args.queues {
+        if n > iface.rx_queues {
+            return err(format!("--queues {n} exceeds the {} rx queue(s) of {}", iface.rx_queues, iface.name));
+        }
+    }
     if let Err(e) = sys::raise_memlock_limit() {
         return err(format!("cannot raise RLIMIT_MEMLOCK ({e}): run as root or set `ulimit -l unlimited`"));
     }
@@ -363,6 +381,36 @@ pub fn run_with(
     let program = SteerProgram::load().map_err(|e| EngineError(e.to_string()))?;
     let addrs: Vec<_> = args.ips.iter().map(|c| c.addr).collect();
     program.set_addresses(&addrs).map_err(|e| EngineError(e.to_string()))?;
+
+    // The program is attached before any socket is bound: attaching can change the
+    // device's queues (virtio_net adds a queue pair per CPU for XDP and spreads RSS over
+    // them), and the sockets must be bound knowing the queues that exist then. Until a
+    // queue's socket is registered, frames for the engine there count as no_socket.
+    // An error return below drops `attached`, which detaches the program.
+    let attached = program.attach(&iface.name, iface.index, args.xdp_mode).map_err(|e| EngineError(e.to_string()))?;
+    let xdp_mode = format!("{:?}", attached.mode).to_lowercase();
+    iface.rx_queues = IfaceInfo::rx_queue_count(&iface.name).max(iface.rx_queues);
+    let (servable, warning) = servable_queues(&iface.name, iface.rx_queues, IfaceInfo::tx_queue_count(&iface.name));
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    let queues = match args.queues {
+        QueueCount::All => servable,
+        QueueCount::N(n) if n > servable => {
+            return err(format!("--queues {n} exceeds the {servable} queue(s) of {} that can send", iface.name));
+        }
+        QueueCount::N(n) => n,
+    };
+    if queues < servable {
+        tracing::warn!(
+            "serving {queues} of {}'s {} rx queues: frames for the engine arriving on queues {}..{} are dropped (use --queues all, or `ethtool -L` to reduce the device's queues)",
+            iface.name,
+            iface.rx_queues,
+            queues,
+            iface.rx_queues - 1
+        );
+    }
+    let cores = pick_cores(queues as usize, args.cores.as_ref().map(|c| c.0.as_slice()))?;
 
     let qcfg = QueueConfig {
         frame_size: args.frame_size,
@@ -377,8 +425,11 @@ pub fn run_with(
         program.register_socket(q, x.fd()).map_err(|e| EngineError(e.to_string()))?;
         xsks.push(x);
     }
-    let attached = program.attach(&iface.name, iface.index, args.xdp_mode).map_err(|e| EngineError(e.to_string()))?;
-    let xdp_mode = format!("{:?}", attached.mode).to_lowercase();
+    // One line for the whole device, not one per queue.
+    let refused: Vec<&str> = xsks.iter().filter_map(|x| x.zero_copy_refusal()).collect();
+    if let Some(reason) = refused.first() {
+        tracing::info!("zero-copy unavailable on {} of {} queue(s) of {} ({reason}); using copy mode", refused.len(), xsks.len(), iface.name);
+    }
 
     if install_signals {
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -489,7 +540,8 @@ pub fn run_with(
         }
     }
     let workers = reports.into_iter().map(|r| worker_json(r, &program, Vec::new())).collect();
-    let unserved = (queues..iface.rx_queues.min(crate::xsk::MAX_QUEUES)).map(|q| (q, program.counters(q))).collect();
+    let device_queues = iface.rx_queues.max(IfaceInfo::rx_queue_count(&iface.name));
+    let unserved = (queues..device_queues.min(crate::xsk::MAX_QUEUES)).map(|q| (q, program.counters(q))).collect();
     let pcap = match pcap.map(|p| p.finish()) {
         Some(Ok(s)) => Some(s),
         Some(Err(e)) => {
@@ -503,6 +555,21 @@ pub fn run_with(
         return err(e);
     }
     Ok(Report { iface: iface.name, xdp_mode, workers, unserved, pcap })
+}
+
+#[cfg(test)]
+mod servable_queues_tests {
+    use super::servable_queues;
+
+    #[test]
+    fn only_queues_that_can_send_are_served() {
+        assert_eq!(servable_queues("eth0", 4, 4), (4, None));
+        assert_eq!(servable_queues("veth", 2, 8), (2, None));
+        let (n, w) = servable_queues("eth1", 6, 4);
+        assert_eq!(n, 4);
+        let w = w.expect("warning");
+        assert!(w.contains("queues 4..5") && w.contains("ethtool -X eth1 equal 4"), "{w}");
+    }
 }
 
 #[cfg(test)]

@@ -121,6 +121,8 @@ pub struct XskQueue {
     tx_pending: Vec<FrameDesc>,
     stats: QueueStats,
     tap: Option<crate::pcap::PcapTap>,
+    /// Why zero-copy was refused when `--zero-copy auto` fell back to copy mode.
+    zero_copy_refusal: Option<String>,
 }
 
 impl std::fmt::Debug for XskQueue {
@@ -162,7 +164,7 @@ impl XskQueue {
                 return Ok(q);
             }
             if !last_err.contains("os error 16") || std::time::Instant::now() >= deadline {
-                return Err(XskError::Socket { queue_id, reason: last_err });
+                return Err(XskError::Socket { queue_id, reason: with_hint(cfg.zero_copy, last_err) });
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -192,9 +194,7 @@ impl XskQueue {
             // and its rings are tied to for their whole life (the socket holds a clone).
             match unsafe { Socket::new(sock_cfg, umem, iface, queue_id) } {
                 Ok((tx, rx, Some((fq, cq)))) => {
-                    if !zc && cfg.zero_copy == ZeroCopy::Auto {
-                        tracing::info!(queue_id, "zero-copy unavailable ({last_err}); using copy mode");
-                    }
+                    let zero_copy_refusal = (!zc && cfg.zero_copy == ZeroCopy::Auto).then(|| last_err.clone());
                     let frames = cfg.frame_count as usize;
                     return Ok(Some(XskQueue {
                         queue_id,
@@ -214,6 +214,7 @@ impl XskQueue {
                         tx_pending: Vec::with_capacity(frames),
                         stats: QueueStats::default(),
                         tap: None,
+                        zero_copy_refusal,
                     }));
                 }
                 Ok(_) => return Err(XskError::Socket { queue_id, reason: "UMEM already bound".into() }),
@@ -233,6 +234,10 @@ impl XskQueue {
     }
     pub fn is_zero_copy(&self) -> bool {
         self.zero_copy
+    }
+    /// The driver's reason, when `--zero-copy auto` fell back to copy mode on this queue.
+    pub fn zero_copy_refusal(&self) -> Option<&str> {
+        self.zero_copy_refusal.as_deref()
     }
     /// The socket's descriptor, for the XSKMAP and for poll().
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -454,6 +459,18 @@ fn reap(cq: &mut CompQueue, scratch: &mut [FrameDesc], free: &mut Vec<FrameDesc>
     }
 }
 
+/// A bind failure's reason, with what to do when it means the driver has no zero-copy
+/// (EOPNOTSUPP, or EINVAL from a virtio device without VIRTIO_F_ACCESS_PLATFORM) and
+/// zero-copy was demanded.
+fn with_hint(zero_copy: ZeroCopy, reason: String) -> String {
+    let refused = reason.contains("os error 95") || reason.contains("os error 22");
+    if zero_copy == ZeroCopy::On && refused {
+        format!("{reason} (zero-copy refused by the driver or device: use --zero-copy auto or off)")
+    } else {
+        reason
+    }
+}
+
 fn source_of(e: &dyn std::error::Error) -> String {
     e.source().map(|s| s.to_string()).unwrap_or_else(|| "no detail".into())
 }
@@ -509,5 +526,21 @@ impl FrameSink for TxWriter<'_> {
         self.ledger.moved(idx, Place::Free, Place::Tx);
         self.pending.push(d);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{with_hint, ZeroCopy};
+
+    #[test]
+    fn zero_copy_refusal_says_what_to_do() {
+        let r = with_hint(ZeroCopy::On, "bind: Operation not supported (os error 95)".into());
+        assert!(r.ends_with("use --zero-copy auto or off)"), "{r}");
+        assert!(with_hint(ZeroCopy::On, "Invalid argument (os error 22)".into()).contains("--zero-copy auto"));
+        let busy = "Device or resource busy (os error 16)".to_string();
+        assert_eq!(with_hint(ZeroCopy::On, busy.clone()), busy);
+        let off = "Operation not supported (os error 95)".to_string();
+        assert_eq!(with_hint(ZeroCopy::Off, off.clone()), off);
     }
 }
