@@ -15,18 +15,11 @@ import struct
 import sys
 import time
 
+from frames import csum
+
 iface, src_mac, dst_mac, src_ip, dst_ip = sys.argv[1:6]
 mac = lambda s: bytes(int(x, 16) for x in s.split(":"))
 ETH = mac(dst_mac) + mac(src_mac) + b"\x08\x00"
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
 
 
 def frame(options, seq):

@@ -14,21 +14,14 @@ import socket
 import struct
 import sys
 
+from frames import csum
+
 iface, src_mac, dst_mac, net, port, syns, junk = sys.argv[1:8]
 port, syns, junk = int(port), int(syns), int(junk)
 mac = lambda s: bytes(int(x, 16) for x in s.split(":"))
 ETH = mac(dst_mac) + mac(src_mac) + b"\x08\x00"
 DST = socket.inet_aton(net + ".2")
 rng = random.Random(1234)
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
 
 
 def frame(src, sport, seq, ack, flags, win, opts=b"", payload=b"", bad=False):

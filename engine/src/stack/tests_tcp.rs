@@ -263,6 +263,36 @@ fn writes_in_one_pass_leave_as_full_segments() {
     assert!(short * 100 < all, "{short} short of {all} data segments");
 }
 
+/// One chargen download on a fresh connection from A to B port 19, then A's passive
+/// close (B closes first and keeps TIME-WAIT). Returns the bytes received and the local
+/// ports the connection was seen on.
+fn chargen_then_close(p: &mut Pair, ask: &[u8]) -> (usize, Vec<u16>) {
+    let mut tx = VecSink::default();
+    let id = p.a.tcp_connect(p.now, &mut tx, A_IP, B_IP, 19).unwrap();
+    p.to_b.extend(tx.frames);
+    let (mut got, mut asked, mut ports) = (0, false, Vec::new());
+    for _ in 0..10_000 {
+        let (n, done) = p.client_turn(id, &mut asked, ask);
+        got += n;
+        ports.push(p.a.tcp_conn(id).expect("held").local().1);
+        if done {
+            break;
+        }
+        p.step();
+    }
+    let mut tx = VecSink::default();
+    p.a.tcp_release(p.now, &mut tx, id);
+    p.to_b.extend(tx.frames);
+    // Our side closes passively: gone once the last ACK arrives.
+    for _ in 0..100 {
+        if p.a.tcp_connections().is_empty() {
+            break;
+        }
+        p.step();
+    }
+    (got, ports)
+}
+
 /// Fresh connections to a server that closes first (chargen): each new connect neither
 /// reuses the port whose TIME-WAIT the server holds nor, when a port does come round
 /// again, gets refused by it (timestamps continue per address pair, RFC 6191). Before:
@@ -272,31 +302,9 @@ fn repeated_connects_to_a_server_that_closes_first() {
     let mut p = Pair::new(node(A_MAC, A_IP, &[], 1024), node(B_MAC, B_IP, &["chargen:19"], 1024));
     let mut ports = Vec::new();
     for _ in 0..6 {
-        let mut tx = VecSink::default();
-        let id = p.a.tcp_connect(p.now, &mut tx, A_IP, B_IP, 19).unwrap();
-        p.to_b.extend(tx.frames);
-        let (mut got, mut asked) = (0, false);
-        for _ in 0..10_000 {
-            let (n, done) = p.client_turn(id, &mut asked, b"3000\n");
-            got += n;
-            ports.push(p.a.tcp_conn(id).expect("held").local().1);
-            if done {
-                break;
-            }
-            p.step();
-        }
+        let (got, seen) = chargen_then_close(&mut p, b"3000\n");
+        ports.extend(seen);
         assert_eq!(got, 3000);
-        let mut tx = VecSink::default();
-        p.a.tcp_release(p.now, &mut tx, id);
-        p.to_b.extend(tx.frames);
-        // Our side closes passively: gone once the last ACK arrives; the server keeps
-        // TIME-WAIT.
-        for _ in 0..100 {
-            if p.a.tcp_connections().is_empty() {
-                break;
-            }
-            p.step();
-        }
         assert!(p.a.tcp_connections().is_empty());
     }
     ports.dedup();
@@ -314,28 +322,8 @@ fn time_wait_connections_make_room_in_a_full_table() {
     let server = node_with(B_MAC, B_IP, &["chargen:19"], TcpSetup { syn_backlog: 1024, max_conns: 3, ..TcpSetup::default() });
     let mut p = Pair::new(node(A_MAC, A_IP, &[], 1024), server);
     for i in 0..8 {
-        let mut tx = VecSink::default();
-        let id = p.a.tcp_connect(p.now, &mut tx, A_IP, B_IP, 19).unwrap();
-        p.to_b.extend(tx.frames);
-        let (mut got, mut asked) = (0, false);
-        for _ in 0..10_000 {
-            let (n, done) = p.client_turn(id, &mut asked, b"3000\n");
-            got += n;
-            if done {
-                break;
-            }
-            p.step();
-        }
+        let (got, _) = chargen_then_close(&mut p, b"3000\n");
         assert_eq!(got, 3000, "transfer {i}");
-        let mut tx = VecSink::default();
-        p.a.tcp_release(p.now, &mut tx, id);
-        p.to_b.extend(tx.frames);
-        for _ in 0..100 {
-            if p.a.tcp_connections().is_empty() {
-                break;
-            }
-            p.step();
-        }
         assert!(p.b.tcp_connections().len() <= 3);
     }
     let c = p.b.counters().tcp;
