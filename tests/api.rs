@@ -107,6 +107,46 @@ fn blocking_face_client_to_kernel_server() {
     assert!(text.contains("udp echo \"bypass-udp\""), "{text}");
 }
 
+/// Active opens past the ephemeral port range: `connect` fails with AddrNotAvailable
+/// (no hang, no panic), the connections already open keep working, and once they are
+/// closed and out of TIME-WAIT every port is free again (a second round opens as many).
+#[test]
+fn exhausted_ephemeral_ports_give_addr_not_available_and_come_back() {
+    if !can_run() {
+        return;
+    }
+    let net = Net::up("bpt44", 114, 1);
+    let mut echo = Command::new("ip")
+        .args(["netns", "exec", &net.peer_ns(), "python3"])
+        .arg(repo().join("tests/tools/echoserver.py"))
+        .args([&net.peer_ip(), "9001"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut l = String::new();
+    std::io::BufReader::new(echo.stdout.as_mut().unwrap()).read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "ready");
+    let ip = format!("{}/24", net.engine_ip());
+    let server = format!("{}:9001", net.peer_ip());
+    let out = net.eng(&[
+        &example("port_exhaustion"), "--iface", &net.eng_if(), "--ip", &ip, "--queues", "1", "--poll", "adaptive",
+        "--local-port-range", "40000-40039", "--tcp-time-wait-ms", "300", "--server", &server,
+    ]);
+    let _ = echo.kill();
+    let _ = echo.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text.trim().lines().last().unwrap_or("")).unwrap_or_else(|_| panic!("no result: {text}"));
+    let rounds = v["rounds"].as_array().expect("rounds");
+    assert_eq!(rounds.len(), 2, "{v}");
+    for r in rounds {
+        assert_eq!(r["opened"], 40, "every port of the range once: {v}");
+        assert_eq!(r["error"], "AddrNotAvailable", "{v}");
+    }
+    assert_eq!(v["open_after"], 0, "connections left in the table: {v}");
+    println!("[port_exhaustion] {v}");
+}
+
 /// `--backend kernel` runs the very same applications over Linux sockets.
 #[test]
 fn kernel_backend_runs_the_same_services() {
