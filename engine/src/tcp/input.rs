@@ -231,27 +231,27 @@ impl Tcb {
         self.terminate(error);
     }
 
-    /// An RTT sample: in microseconds from RACK's record of a newly acknowledged,
-    /// never-retransmitted segment when there is one (as Linux prefers its skb send
-    /// times), else from the millisecond timestamp echo, or from the Karn-timed segment.
+    /// An RTT sample, in microseconds from a send time when there is one: RACK's record
+    /// of a newly acknowledged, never-retransmitted segment (as Linux prefers its skb
+    /// send times), or the Karn-timed segment (the SYN or SYN-ACK, or data without
+    /// timestamps); else from the millisecond timestamp echo, where an echo from this
+    /// very millisecond counts as 1 ms, not 0 (Linux `tcp_rtt_tsopt_us`).
     fn sample_rtt(&mut self, now: Instant, seg: &TcpRepr, ack: SeqNumber) {
         if let Some(rtt) = self.rack_enabled().then(|| self.rack.seq_rtt(now, ack)).flatten() {
             self.rtt.sample(rtt);
             self.counters.rtt_samples += 1;
+        } else if let Some((_, sent)) = self.rtt_probe.filter(|(end, _)| ack >= *end) {
+            self.rtt.sample(now.saturating_since(sent));
+            self.counters.rtt_samples += 1;
+            self.rtt_probe = None;
         } else if self.neg.timestamps {
             if let Some((_, tsecr)) = seg.options.timestamps {
                 let ms = self.ts_now(now).wrapping_sub(tsecr);
                 // Beyond an hour the echo is bogus.
                 if (ms as i32) >= 0 && ms < 3_600_000 {
-                    self.rtt.sample(Duration::from_millis(u64::from(ms)));
+                    self.rtt.sample(Duration::from_millis(u64::from(ms.max(1))));
                     self.counters.rtt_samples += 1;
                 }
-            }
-        } else if let Some((end, sent)) = self.rtt_probe {
-            if ack >= end {
-                self.rtt.sample(now.saturating_since(sent));
-                self.counters.rtt_samples += 1;
-                self.rtt_probe = None;
             }
         }
     }

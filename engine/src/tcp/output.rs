@@ -435,7 +435,11 @@ impl Tcb {
             }
             self.counters.bytes_out += dist(end, seq.max(self.snd_max)).min(len) as u64;
             self.last_data_tx = now;
-            if self.rtt_probe.is_none() && seq >= self.snd_max && !self.neg.timestamps {
+            // Karn-timed: a segment of new data without timestamps, and always the SYN or
+            // SYN-ACK (RACK keeps no record of it, and a millisecond timestamp echo would
+            // time a 50 us handshake as 0; Linux times it in microseconds from
+            // `snt_synack`). A retransmitted SYN is not new (`snd_max` is past it).
+            if self.rtt_probe.is_none() && seq >= self.snd_max && (syn || !self.neg.timestamps) {
                 self.rtt_probe = Some((end, now));
             }
             self.snd_max = end;

@@ -359,8 +359,8 @@ impl Tcb {
                 self.ts_recent = tsval;
                 self.ts_recent_at = Some(now);
             }
-            // Timestamps time every ACK from now on; the SYN's Karn timing is moot.
-            self.rtt_probe = None;
+            // The SYN's own Karn timing stays: it gives the handshake's sample in
+            // microseconds (timestamps time the later ACKs; data is not probed then).
         }
         let mss = self.neg.effective_mss();
         self.cc = Cc::new(self.cfg.congestion_control, cc::initial_window(mss, self.cfg.initial_window));

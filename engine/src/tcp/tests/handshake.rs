@@ -233,3 +233,40 @@ fn syn_cookie_completion() {
     assert_eq!(recv(&mut t, ms(10)).unwrap().brief(), b(ISS + 2, 0, "R", 0));
     assert_eq!(t.state(), State::SynReceived);
 }
+
+#[test]
+fn handshake_rtt_in_microseconds_with_timestamps() {
+    // A 50 us path: the timestamp echo ticks in milliseconds and would time the handshake
+    // as 0 (then RACK's reordering window and the TLP timeout start from nothing). The
+    // SYN-ACK's send time gives the sample, as Linux's `snt_synack`.
+    let c = TcpConfig { timestamps: true, ..cfg() };
+    let syn = Seg::new(PEER_ISS).syn().mss(1000).ts(100, 0);
+    let mut t = Tcb::accept_syn(us(0), LOCAL, REMOTE, &syn.repr(), SeqNumber(ISS), &c);
+    let tsval = recv_one(&mut t, us(0)).repr.options.timestamps.unwrap().0;
+    send(&mut t, us(50), &Seg::ack(PEER_ISS + 1, ISS + 1).ts(100, tsval));
+    assert_eq!(t.state(), State::Established);
+    assert_eq!(t.srtt(), Some(Duration::from_micros(50)));
+
+    // Active open: from the SYN's send time.
+    let mut t = Tcb::connect(us(0), LOCAL, REMOTE, SeqNumber(ISS), &c);
+    let tsval = recv_one(&mut t, us(0)).repr.options.timestamps.unwrap().0;
+    send(&mut t, us(80), &Seg::ack(PEER_ISS, ISS + 1).syn().mss(1000).ts(7, tsval));
+    assert_eq!(t.state(), State::Established);
+    assert_eq!(t.srtt(), Some(Duration::from_micros(80)));
+}
+
+#[test]
+fn retransmitted_syn_ack_is_timed_by_the_echo_at_least_one_millisecond() {
+    // Karn: after a retransmitted SYN-ACK the send time is ambiguous; the timestamp echo
+    // from the same millisecond counts as 1 ms (Linux `tcp_rtt_tsopt_us`), not 0.
+    let c = TcpConfig { timestamps: true, ..cfg() };
+    let syn = Seg::new(PEER_ISS).syn().mss(1000).ts(100, 0);
+    let mut t = Tcb::accept_syn(us(0), LOCAL, REMOTE, &syn.repr(), SeqNumber(ISS), &c);
+    recv_one(&mut t, us(0));
+    let fire = t.poll_timeout().unwrap();
+    t.handle_timeout(fire);
+    let tsval = recv_one(&mut t, fire).repr.options.timestamps.unwrap().0;
+    send(&mut t, fire + Duration::from_micros(50), &Seg::ack(PEER_ISS + 1, ISS + 1).ts(100, tsval));
+    assert_eq!(t.state(), State::Established);
+    assert_eq!(t.srtt(), Some(Duration::from_millis(1)));
+}

@@ -25,6 +25,10 @@ pub(super) fn ms(n: u64) -> Instant {
     Instant::from_millis(n)
 }
 
+pub(super) fn us(n: u64) -> Instant {
+    Instant::from_micros(n)
+}
+
 /// Plain configuration: no options beyond MSS, NewReno, small numbers.
 pub(super) fn cfg() -> TcpConfig {
     TcpConfig {

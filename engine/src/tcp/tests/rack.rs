@@ -7,10 +7,6 @@ use super::*;
 const P: u32 = PEER_ISS + 1;
 const L: u32 = ISS + 1;
 
-fn us(n: u64) -> Instant {
-    Instant::from_micros(n)
-}
-
 /// Connection with SACK negotiated (no timestamps: RACK times segments itself).
 fn sack_established_with(c: &TcpConfig) -> Tcb {
     let c = TcpConfig { sack: true, ..*c };
