@@ -131,8 +131,12 @@ def diagnose(what, sock):
         return
     ss = subprocess.run(["ss", "-tinoe", "sport", "=", str(port)], capture_output=True, text=True).stdout
     st = eng([args.bin, "stat", "--pid", str(ENGINE.pid)]).stdout
-    mine = [l for l in st.splitlines() if f":{port} " in l or l.rstrip().endswith(f":{port}")]
-    log(f"{what}: stalled socket, local port {port}\n  ss: {ss.strip()}\n  engine: {mine}")
+    mine = [l for l in st.splitlines() if f":{port} " in l or l.rstrip().endswith(f":{port}") or "LISTEN" in l]
+    counters, _ = ENGINE.stat()
+    keys = ["open", "syn_received", "syn_dropped_table_full", "syn_cookies_sent", "syn_cookies_accepted",
+            "syn_cookies_rejected", "time_wait_reused", "time_wait_recycled", "accept_queue_overflow"]
+    tcp = {k: total(counters, k) for k in keys} if counters else "bypass stat failed"
+    log(f"{what}: stalled socket, local port {port}\n  ss: {ss.strip()}\n  engine: {mine}\n  engine tcp: {tcp}")
 
 
 def bump(k, n=1):
@@ -207,8 +211,23 @@ ENGINE = Engine()
 
 # ---------------------------------------------------------------- load
 
+class ConnectTimeout(TimeoutError):
+    """A connect that timed out; `sock` still has its local port for the diagnosis."""
+    def __init__(self, sock):
+        super().__init__("connect timed out")
+        self.sock = sock
+
+
 def connect(port, timeout=10):
-    s = socket.create_connection((ENGINE_IP, port), timeout=timeout)
+    s = socket.socket()
+    s.settimeout(timeout)
+    try:
+        s.connect((ENGINE_IP, port))
+    except TimeoutError:
+        raise ConnectTimeout(s) from None
+    except OSError:
+        s.close()
+        raise
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 
@@ -272,11 +291,11 @@ def http_close():
             s.close()
             bump("http_close")
         except (OSError, EOFError) as e:
-            if isinstance(e, TimeoutError):
-                if s is None:
-                    log("http close: connect timed out (SYN unanswered for 10 s)")
-                else:
-                    diagnose("http close", s)
+            if isinstance(e, ConnectTimeout):
+                diagnose("http close: connect timed out (SYN unanswered for 10 s);", e.sock)
+                e.sock.close()
+            elif isinstance(e, TimeoutError):
+                diagnose("http close", s)
             transfer_error("http close", e)
             time.sleep(0.2)
         time.sleep(0.005)
@@ -332,7 +351,10 @@ def bulk():
                 bump("upload_bytes", n)
             bump("transfers")
         except (OSError, EOFError) as e:
-            if isinstance(e, TimeoutError):
+            if isinstance(e, ConnectTimeout):
+                diagnose(f"bulk {kind}: connect timed out;", e.sock)
+                e.sock.close()
+            elif isinstance(e, TimeoutError):
                 diagnose(f"bulk {kind}", s)
             transfer_error(f"bulk {kind}", e)
             time.sleep(0.5)

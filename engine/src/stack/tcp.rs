@@ -731,6 +731,13 @@ impl super::Stack {
             }
         }
         if conn.tcb.is_closed() {
+            // A passive connection that closed before it reached an accept queue (reset
+            // or timed out in SYN-RECEIVED) was never an application's: nobody will
+            // release it. Kept, it blocked its 4-tuple for good: the peer's next SYN
+            // from that port met a closed connection and went unanswered.
+            if conn.user.is_some_and(|u| u.pending_on.is_some() && !u.queued) {
+                conn.held = false;
+            }
             if !conn.held {
                 tcp.remove(id);
             }

@@ -455,3 +455,62 @@ fn malformed_ip_options_get_parameter_problem_not_an_echo() {
     assert!(s.counters().icmp_rate_limited > 0);
     assert_eq!(s.counters().ipv4_bad_options, 104);
 }
+
+/// A bare TCP segment from the peer (port `sport`) to our port `dport`, no payload.
+fn tcp_seg(sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    tcp_seg_at(sport, dport, flags, 1000)
+}
+
+fn tcp_seg_at(sport: u16, dport: u16, flags: u8, seq: u32) -> Vec<u8> {
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    let sum = checksum::ones_sum(checksum::pseudo_header_v4(PEER_IP, OUR_IP, 6, 20), &t);
+    t[16..18].copy_from_slice(&checksum::finish(sum).to_be_bytes());
+    t
+}
+
+/// The SYN-ACKs among frames we sent.
+fn syn_acks(tx: &VecSink) -> usize {
+    tx.frames.iter().filter(|f| f.get(12..14) == Some(&[0x08, 0x00])).filter(|f| {
+        let (_, ip, p) = parse_ip(f);
+        ip.protocol == IpProtocol::Tcp && p.get(13) == Some(&0x12)
+    }).count()
+}
+
+/// A passive connection that ends before any application accepted it — reset by the
+/// peer or out of SYN-ACK retransmissions — leaves the table, so the peer's next SYN
+/// from the same port is answered. (It stayed, CLOSED and unreleasable: in the soak,
+/// Linux kept reusing such a port and every connect from it timed out.)
+#[test]
+fn half_open_connections_that_fail_leave_the_table() {
+    let mut s = stack();
+    s.tcp_listen(80, 16, None).unwrap();
+    let mut t = Instant::from_millis(1);
+    let mut tx = VecSink::default();
+    s.receive(t, &arp_frame(ArpOperation::Request, OUR_IP, EthernetAddress::BROADCAST), &mut tx);
+    let frame = |flags: u8, seq: u32| ip_frame(OUR_IP, IpProtocol::Tcp, &tcp_seg_at(40000, 80, flags, seq));
+    // Reset in SYN-RECEIVED.
+    s.receive(t, &frame(0x02, 1000), &mut tx);
+    assert_eq!(syn_acks(&tx), 1);
+    s.receive(t, &frame(0x04, 1001), &mut tx);
+    assert!(s.tcp_connections().is_empty(), "{:?}", s.tcp_connections());
+    s.receive(t, &frame(0x02, 5000), &mut tx);
+    assert_eq!(syn_acks(&tx), 2, "the same 4-tuple's next SYN is answered");
+    // Out of SYN-ACK retransmissions.
+    for _ in 0..200 {
+        t += Duration::from_secs(1);
+        s.poll(t, &mut tx);
+    }
+    assert!(s.tcp_connections().is_empty(), "{:?}", s.tcp_connections());
+    let before = syn_acks(&tx);
+    // (The ARP entry has aged out meanwhile.)
+    s.receive(t, &arp_frame(ArpOperation::Request, OUR_IP, EthernetAddress::BROADCAST), &mut tx);
+    s.receive(t, &frame(0x02, 9000), &mut tx);
+    assert_eq!(syn_acks(&tx), before + 1);
+    assert_eq!(s.counters().tcp.open, 1);
+}
