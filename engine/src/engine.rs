@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::cli::{QueueCount, RunArgs};
 use crate::runtime::{self, Mesh, WorkerReport, WorkerSetup};
-use crate::stack::{Stack, StackConfig, TcpSetup};
+use crate::stack::{RssShared, Stack, StackConfig, TcpSetup};
 use crate::time::Clock;
 use crate::wire::EthernetAddress;
 use crate::xsk::{sys, QueueConfig, QueueCounters, SteerProgram, XskQueue};
@@ -439,6 +439,17 @@ pub fn run_with(
 
     let clock = Clock::new();
     let mesh = Mesh::new(queues as usize, INBOX);
+    // Read after the sockets are bound (binding can reset a driver's queues), and again
+    // every second while running.
+    let rss = RssShared::new(crate::rss::read_map(&iface.name));
+    let unserved = rss.current().unserved_queues(queues as usize);
+    if !unserved.is_empty() {
+        tracing::warn!(
+            "{}'s RSS table sends flows to queues {unserved:?}, which no worker serves (their frames are dropped): `ethtool -X {} equal {queues}`",
+            iface.name,
+            iface.name
+        );
+    }
     let stack_cfg = StackConfig {
         mac: iface.mac,
         addrs: args.ips.clone(),
@@ -448,6 +459,7 @@ pub fn run_with(
         reassembly: Default::default(),
         tcp: tcp_setup(args, iface.mtu)?,
         workers: queues as usize,
+        rss: Some(rss.clone()),
     };
     let zero_copy = xsks.iter().all(|x| x.is_zero_copy());
     let pcap = match &args.pcap {
@@ -502,7 +514,7 @@ pub fn run_with(
     // (install_signals false) gets the `ready` callback instead.
     if install_signals {
         println!(
-        "bypass: ready on {} ({} XDP, {} mode), mac {}, mtu {}, {} queue(s), cores {:?}, addresses {}",
+        "bypass: ready on {} ({} XDP, {} mode), mac {}, mtu {}, {} queue(s), cores {:?}, addresses {}, rss {}",
         iface.name,
         xdp_mode,
         if zero_copy { "zero-copy" } else { "copy" },
@@ -510,7 +522,8 @@ pub fn run_with(
         iface.mtu,
         queues,
         cores.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>(),
-        ips.join(" ")
+        ips.join(" "),
+        rss.current().source
         );
     }
 
@@ -521,8 +534,13 @@ pub fn run_with(
             let (stop, program, control_tx, iface_name) = (&stop, &program, &control_tx, &iface_name);
             scope.spawn(move || c.serve(stop, |_req| snapshot(iface_name, program, control_tx)));
         }
+        let mut ticks = 0u32;
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(20));
+            ticks += 1;
+            if ticks % 50 == 0 {
+                crate::rss::refresh(&iface_name, &rss, queues as usize);
+            }
             if !stop.load(Ordering::Relaxed) && handles.iter().any(|h| h.is_finished()) {
                 tracing::error!("a worker stopped unexpectedly; shutting down");
                 stop.store(true, Ordering::Relaxed);

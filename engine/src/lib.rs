@@ -21,5 +21,6 @@ pub mod control;
 pub mod engine;
 pub mod report;
 pub mod runtime;
+pub mod rss;
 pub mod stack;
 pub mod tcp;

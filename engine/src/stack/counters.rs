@@ -58,6 +58,8 @@ pub struct StackCounters {
     /// The sink had no buffer (UMEM exhausted).
     pub tx_no_buffer: u64,
 
+    /// Times this worker took up a new flow mapping (the NIC's RSS key or table changed).
+    pub rss_changes: u64,
     pub arp: ArpCounters,
     pub reassembly: ReassemblyCounters,
     pub tcp: super::tcp::TcpStackCounters,

@@ -135,7 +135,7 @@ impl Stack {
             let whole = self.reasm.insert(now, key, ip.frag_offset() as usize, ip.more_frags(), ip.payload());
             if let Ok(Some(data)) = whole {
                 self.net.counters.ipv4_reassembled += 1;
-                let owner = tcp_owner(src, dst, &data, self.net.cfg.workers);
+                let owner = tcp_key(src, dst, &data).map(|k| self.net.rss.owner(&k, self.net.cfg.workers));
                 if protocol == IpProtocol::Tcp && owner.is_some_and(|o| o != self.worker) {
                     self.tcp.counters.misrouted_fragments += 1;
                 } else {
@@ -146,10 +146,8 @@ impl Stack {
         }
         let total = ip.total_len() as usize;
         if protocol == IpProtocol::Tcp && self.net.cfg.workers > 1 {
-            if let Some(owner) = tcp_owner(src, dst, ip.payload(), self.net.cfg.workers) {
-                if owner != self.worker {
-                    return Verdict::Handoff(owner);
-                }
+            if let Some(owner) = self.tcp_handoff(ip.payload(), src, dst) {
+                return Verdict::Handoff(owner);
             }
         }
         let quote = &payload[..quote_len(ip.header_len(), total)];
@@ -254,16 +252,34 @@ fn is_icmp_error(protocol: IpProtocol, payload: &[u8]) -> bool {
     protocol == IpProtocol::Icmp && payload.first().is_some_and(|&t| matches!(t, 3 | 4 | 5 | 11 | 12))
 }
 
-/// The worker owning the TCP flow of a segment (None if too short to tell).
-fn tcp_owner(src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8], workers: usize) -> Option<usize> {
+/// The flow of a TCP segment from `src` to our `dst` (None if too short to tell).
+fn tcp_key(src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8]) -> Option<super::flow::FlowKey> {
     if segment.len() < 4 {
         return None;
     }
-    let key = super::flow::FlowKey {
+    Some(super::flow::FlowKey {
         local: dst,
         local_port: u16::from_be_bytes([segment[2], segment[3]]),
         remote: src,
         remote_port: u16::from_be_bytes([segment[0], segment[1]]),
-    };
-    Some(key.owner(workers))
+    })
+}
+
+impl Stack {
+    /// Which worker a TCP segment arriving here must go to, if not this one: the flow's
+    /// owner under the current mapping, unless the connection lives here (opened before
+    /// the NIC's table changed); and a segment of no connection here that the mapping
+    /// before the last change gave to another worker goes there (a new SYN stays).
+    fn tcp_handoff(&mut self, segment: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> Option<usize> {
+        self.net.sync_rss();
+        let key = tcp_key(src, dst, segment)?;
+        let workers = self.net.cfg.workers;
+        let owner = self.net.rss.owner(&key, workers);
+        if owner != self.worker {
+            return (!self.tcp.has_flow(&key)).then_some(owner);
+        }
+        let prev = self.net.rss_prev.as_ref()?.owner(&key, workers);
+        let syn = segment.get(13).is_some_and(|f| f & 0x12 == 0x02);
+        (prev != self.worker && !syn && !self.tcp.has_flow(&key)).then_some(prev)
+    }
 }

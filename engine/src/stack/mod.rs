@@ -23,6 +23,7 @@ mod tests_tcp;
 use std::net::Ipv4Addr;
 
 pub use counters::StackCounters;
+pub use flow::{RssMap, RssShared};
 pub use tcp::{ConnId, ConnectError, ListenError, SocketInfo, StackEvent, TcpSetup, TcpStackCounters};
 
 use crate::arp::{ArpConfig, ArpResolver};
@@ -78,6 +79,7 @@ impl StackConfig {
             reassembly: ReassemblyConfig::default(),
             tcp: TcpSetup::default(),
             workers: 1,
+            rss: None,
         }
     }
 }
@@ -93,8 +95,11 @@ pub struct StackConfig {
     pub arp: ArpConfig,
     pub reassembly: ReassemblyConfig,
     pub tcp: TcpSetup,
-    /// Workers in the engine (flows are owned by `FlowKey::owner(workers)`).
+    /// Workers in the engine; worker `i` serves rx queue `i`.
     pub workers: usize,
+    /// Which queue the NIC delivers a flow to, so which worker owns it; None: the
+    /// software mapping ([`flow::RssMap::software`]).
+    pub rss: Option<std::sync::Arc<flow::RssShared>>,
 }
 
 /// What the caller should do with a frame after the stack took it.
@@ -116,9 +121,26 @@ pub(crate) struct Net {
     router: Router,
     ident: u16,
     counters: StackCounters,
+    /// The flow-to-worker mapping in use, the one before it (flows opened under it stay
+    /// where they are), and the generation of [`StackConfig::rss`] it came from.
+    rss: std::sync::Arc<flow::RssMap>,
+    rss_prev: Option<std::sync::Arc<flow::RssMap>>,
+    rss_gen: u64,
 }
 
 impl Net {
+    /// Takes up a new flow mapping if the NIC's changed (one atomic load otherwise).
+    fn sync_rss(&mut self) {
+        if let Some(shared) = &self.cfg.rss {
+            let gen = shared.generation();
+            if gen != self.rss_gen {
+                self.rss_prev = Some(std::mem::replace(&mut self.rss, shared.current()));
+                self.rss_gen = gen;
+                self.counters.rss_changes += 1;
+            }
+        }
+    }
+
     fn is_ours(&self, ip: Ipv4Addr) -> bool {
         self.our_ips.contains(&ip)
     }
@@ -160,6 +182,9 @@ impl Stack {
             // Spread the IP ident space over workers so their datagrams do not collide.
             ident: (worker as u16).wrapping_mul(0x1000),
             counters: StackCounters::default(),
+            rss: cfg.rss.as_ref().map(|r| r.current()).unwrap_or_else(|| std::sync::Arc::new(flow::RssMap::software("no RSS configured"))),
+            rss_prev: None,
+            rss_gen: cfg.rss.as_ref().map_or(0, |r| r.generation()),
             cfg,
         };
         Stack { net, reasm, icmp_errors: RateLimiter::icmp_default(), tcp, udp, worker, batching: false, deferred: Vec::new(), corked: Vec::new() }
@@ -238,7 +263,12 @@ impl Stack {
 
     /// Which worker owns a TCP flow arriving from `remote` to our `local` address.
     pub fn flow_owner(&self, local: std::net::SocketAddrV4, remote: std::net::SocketAddrV4) -> usize {
-        flow::FlowKey { local: *local.ip(), local_port: local.port(), remote: *remote.ip(), remote_port: remote.port() }.owner(self.net.cfg.workers)
+        self.net.rss.owner(&flow::FlowKey { local: *local.ip(), local_port: local.port(), remote: *remote.ip(), remote_port: remote.port() }, self.net.cfg.workers)
+    }
+
+    /// Where flows' frames arrive: the NIC's RSS or the software mapping, and from where.
+    pub fn rss_source(&self) -> &str {
+        &self.net.rss.source
     }
 
     /// This worker's index.

@@ -242,6 +242,11 @@ impl TcpSockets {
         false
     }
 
+    /// Whether a connection of this flow lives on this worker.
+    pub(super) fn has_flow(&self, key: &FlowKey) -> bool {
+        self.flows.contains_key(key)
+    }
+
     /// Queues `id` as the newest TIME-WAIT connection (once), pruning stale entries.
     fn note_time_wait(&mut self, id: u32) {
         while let Some(&(old, inc)) = self.time_wait.front() {
@@ -360,7 +365,8 @@ impl super::Stack {
         let offset = base.wrapping_add(tcp.port_cursor);
         let range = tcp.setup.local_ports.clone();
         let flows = &tcp.flows;
-        let lport = super::flow::pick_local_port(local, remote, port, self.worker, self.net.cfg.workers, range.clone(), offset, |p| {
+        self.net.sync_rss();
+        let lport = super::flow::pick_local_port(local, remote, port, self.worker, self.net.cfg.workers, &self.net.rss, range.clone(), offset, |p| {
             flows.contains_key(&FlowKey { local, local_port: p, remote, remote_port: port })
         })
         .ok_or(ConnectError::NoPort)?;

@@ -474,6 +474,40 @@ fn tcp_seg_at(sport: u16, dport: u16, flags: u8, seq: u32) -> Vec<u8> {
     t
 }
 
+/// Flows belong to the worker whose queue the NIC's table names (not `hash % workers`),
+/// and when the table changes (`ethtool -X`) connections stay where they are: their
+/// segments arriving on the new queue are handed back, while new flows follow the table.
+#[test]
+fn flows_follow_the_nics_table_and_stay_put_when_it_changes() {
+    let all_to = |q: u32| flow::RssMap::nic(&flow::RSS_KEY, &[q; 8], true, "test").unwrap();
+    let shared = flow::RssShared::new(all_to(0));
+    let mut cfg = StackConfig::new(OUR_MAC, vec![Ipv4Cidr { addr: OUR_IP, prefix: 24 }]);
+    cfg.workers = 2;
+    cfg.rss = Some(shared.clone());
+    let (mut w0, mut w1) = (Stack::new(cfg.clone(), 0, Instant::ZERO), Stack::new(cfg, 1, Instant::ZERO));
+    for w in [&mut w0, &mut w1] {
+        w.tcp_listen(80, 16, None).unwrap();
+    }
+    let now = Instant::from_millis(1);
+    let mut tx = VecSink::default();
+    let frame = |sport: u16, flags: u8| ip_frame(OUR_IP, IpProtocol::Tcp, &tcp_seg(sport, 80, flags));
+    let (syn, ack) = (0x02, 0x10);
+    // Every flow is queue 0's: a SYN that reached worker 1 is handed to worker 0.
+    assert_eq!(w1.receive(now, &frame(40000, syn), &mut tx), Verdict::Handoff(0));
+    assert_eq!(w0.receive(now, &frame(40000, syn), &mut tx), Verdict::Consumed);
+    assert_eq!(w0.tcp_connections().len(), 1);
+    // The NIC now sends everything to queue 1.
+    shared.set(all_to(1));
+    // The connection stays on worker 0: taken there, handed back there from queue 1.
+    assert_eq!(w0.receive(now, &frame(40000, ack), &mut tx), Verdict::Consumed);
+    assert_eq!(w1.receive(now, &frame(40000, ack), &mut tx), Verdict::Handoff(0));
+    // New flows follow the new table.
+    assert_eq!(w1.receive(now, &frame(40001, syn), &mut tx), Verdict::Consumed);
+    assert_eq!(w1.tcp_connections().len(), 1);
+    assert_eq!(w0.receive(now, &frame(40002, syn), &mut tx), Verdict::Handoff(1));
+    assert_eq!((w0.counters().rss_changes, w1.counters().rss_changes), (1, 1));
+}
+
 /// The SYN-ACKs among frames we sent.
 fn syn_acks(tx: &VecSink) -> usize {
     tx.frames.iter().filter(|f| f.get(12..14) == Some(&[0x08, 0x00])).filter(|f| {

@@ -4,6 +4,7 @@ mod skel {
     include!(concat!(env!("OUT_DIR"), "/steer.skel.rs"));
 }
 
+pub mod ethtool;
 mod pool;
 mod program;
 mod queue;
