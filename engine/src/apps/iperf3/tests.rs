@@ -350,7 +350,8 @@ fn real_iperf3_client_on_the_kernel_backend() {
     std::thread::sleep(std::time::Duration::from_millis(100));
     let run = |args: &[&str]| -> Value {
         let out = std::process::Command::new("timeout")
-            .args(["20", "iperf3", "-c", "127.0.0.1", "-p", &port.to_string(), "-t", "1", "--json", "--get-server-output"])
+            .args(["20", "iperf3", "-c", "127.0.0.1", "-p", &port.to_string(), "--json", "--get-server-output"])
+            .args(if args.contains(&"-n") { &[][..] } else { &["-t", "1"][..] })
             .args(args)
             .output()
             .unwrap();
@@ -370,6 +371,20 @@ fn real_iperf3_client_on_the_kernel_backend() {
     let s = &udp["end"]["sum"];
     assert!(s["packets"].as_u64().unwrap() > 10, "{s}");
     assert!(s["lost_packets"].as_u64().is_some() && s["jitter_ms"].as_f64().is_some());
+    // A byte count instead of a time, and 64-bit UDP counters with a set datagram size.
+    let n = run(&["-n", "20M", "-l", "64K"]);
+    assert!(n["end"]["sum_received"]["bytes"].as_u64().unwrap() >= 20 << 20, "{}", n["end"]);
+    let u64c = run(&["-u", "-b", "10M", "--udp-counters-64bit", "-l", "1000"]);
+    let s = &u64c["end"]["sum"];
+    assert!(s["packets"].as_u64().unwrap() > 1000 && s["lost_packets"] == 0, "{s}");
+    let bidir = run(&["--bidir"]);
+    let streams = bidir["end"]["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 2, "one stream each way");
+    assert!(streams.iter().all(|s| s["receiver"]["bytes"].as_u64().unwrap() > 0), "{streams:?}");
+    // The plain text report, as a person reads it.
+    let out = std::process::Command::new("timeout").args(["20", "iperf3", "-c", "127.0.0.1", "-p", &port.to_string(), "-t", "1", "-P", "2"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("[SUM]") && text.contains("receiver") && text.contains("iperf Done."), "{text}{}", String::from_utf8_lossy(&out.stderr));
     let rudp = run(&["-u", "-b", "10M", "-R"]);
     assert!(rudp["end"]["sum"]["packets"].as_u64().unwrap() > 10, "{}", rudp["end"]["sum"]);
     stop.store(true, Ordering::Relaxed);
