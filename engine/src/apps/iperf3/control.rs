@@ -192,7 +192,7 @@ impl Control {
             Step::Streams => {
                 let t = &self.test;
                 if t.expected() > 0 && t.connected() >= t.expected() {
-                    let p = t.params().cloned().unwrap_or_else(|| unreachable_params());
+                    let p = t.params().cloned().unwrap_or_else(unreachable_params);
                     // Counting starts before the client hears TEST_RUNNING.
                     t.set_state(proto::TEST_START);
                     t.set_state(proto::TEST_RUNNING);
@@ -211,7 +211,7 @@ impl Control {
                 self.test.omit_done();
             }
             Step::Settling if self.test.all_finished() || now >= self.deadline => {
-                let p = self.test.params().cloned().unwrap_or_else(|| unreachable_params());
+                let p = self.test.params().cloned().unwrap_or_else(unreachable_params);
                 let secs = self.ended.saturating_since(self.counted_from).as_secs_f64();
                 let streams = self.test.results(secs);
                 let server_output = p.get_server_output.then(|| proto::server_output_json(&p, &self.test.cookie, &streams));
