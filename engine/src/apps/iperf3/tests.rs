@@ -342,11 +342,16 @@ fn real_iperf3_client_on_the_kernel_backend() {
         drop(t);
         p
     };
+    // Two workers sharing one factory (SO_REUSEPORT spreads connections and UDP flows
+    // over them), as two engine workers would: a test's connections land on both.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let st = stop.clone();
-    let worker = std::thread::spawn(move || {
-        crate::runtime::kernel_worker::run(0, Ipv4Addr::LOCALHOST, None, crate::runtime::PollMode::Adaptive, crate::api::kernel::KernelTcp::default(), vec![super::factory(port)], st)
-    });
+    let f = super::factory(port);
+    let workers: Vec<_> = (0..2)
+        .map(|i| {
+            let (st, f) = (stop.clone(), f.clone());
+            std::thread::spawn(move || crate::runtime::kernel_worker::run(i, Ipv4Addr::LOCALHOST, None, crate::runtime::PollMode::Adaptive, crate::api::kernel::KernelTcp::default(), vec![f], st))
+        })
+        .collect();
     std::thread::sleep(std::time::Duration::from_millis(100));
     let run = |args: &[&str]| -> Value {
         let out = std::process::Command::new("timeout")
@@ -387,6 +392,14 @@ fn real_iperf3_client_on_the_kernel_backend() {
     assert!(out.status.success() && text.contains("[SUM]") && text.contains("receiver") && text.contains("iperf Done."), "{text}{}", String::from_utf8_lossy(&out.stderr));
     let rudp = run(&["-u", "-b", "10M", "-R"]);
     assert!(rudp["end"]["sum"]["packets"].as_u64().unwrap() > 10, "{}", rudp["end"]["sum"]);
+    // Eight streams over two workers: some are owned by a worker other than the
+    // control connection's (all nine on one worker: one chance in 256).
+    let p8 = run(&["-P", "8"]);
+    let streams = p8["end"]["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 8);
+    assert!(streams.iter().all(|s| s["receiver"]["bytes"].as_u64().unwrap() > 0), "{streams:?}");
     stop.store(true, Ordering::Relaxed);
-    worker.join().unwrap().unwrap();
+    for w in workers {
+        w.join().unwrap().unwrap();
+    }
 }
