@@ -291,10 +291,12 @@ fn bytes(v: &serde_json::Value, sum: &str) -> u64 {
 /// error-free, with the server's figures in the client's results.
 fn iperf3_modes(net: &Net) {
     // TCP: what the server counted (sum_received) is what the client sent, less at
-    // most what was still in flight when the client said TEST_END.
+    // most what was still in flight when the client said TEST_END (its send buffer and
+    // the network: a few MiB, a small share at these rates).
+    let agree = |sent: u64, recv: u64| recv > 0 && recv <= sent && sent - recv <= (sent / 20).max(16 << 20);
     let tcp = iperf3_client(net, &["--get-server-output"]);
     let (sent, recv) = (bytes(&tcp, "sum_sent"), bytes(&tcp, "sum_received"));
-    assert!(recv > 0 && recv <= sent && recv >= sent - sent / 20, "sent {sent}, server received {recv}");
+    assert!(agree(sent, recv), "sent {sent}, server received {recv}");
     let srv = &tcp["server_output_json"]["end"]["sum_received"];
     assert_eq!(srv["bytes"].as_u64(), Some(recv), "server_output_json: {}", tcp["server_output_json"]);
 
@@ -305,7 +307,7 @@ fn iperf3_modes(net: &Net) {
 
     let par = iperf3_client(net, &["-P", "4"]);
     let (sent, recv) = (bytes(&par, "sum_sent"), bytes(&par, "sum_received"));
-    assert!(recv > 0 && recv <= sent && recv >= sent - sent / 20, "sent {sent}, server received {recv}");
+    assert!(agree(sent, recv), "sent {sent}, server received {recv}");
     let streams = par["end"]["streams"].as_array().unwrap();
     assert_eq!(streams.len(), 4);
     for s in streams {

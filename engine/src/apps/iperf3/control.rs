@@ -214,6 +214,17 @@ impl Control {
                 let p = self.test.params().cloned().unwrap_or_else(unreachable_params);
                 let secs = self.ended.saturating_since(self.counted_from).as_secs_f64();
                 let streams = self.test.results(secs);
+                let total: u64 = streams.iter().map(|s| s.bytes).sum();
+                tracing::info!(
+                    "iperf3: test {}: {:?}, {} stream(s){}{}, {total} bytes in {secs:.2} s ({:.3} Gbit/s){}",
+                    self.test.cookie.as_str(),
+                    p.protocol,
+                    p.parallel,
+                    if p.reverse { ", reverse" } else { "" },
+                    if p.bidirectional { ", bidirectional" } else { "" },
+                    if secs > 0.0 { total as f64 * 8.0 / secs / 1e9 } else { 0.0 },
+                    if p.ignored.is_empty() { String::new() } else { format!("; not applied: {}", p.ignored.join(", ")) }
+                );
                 let server_output = p.get_server_output.then(|| proto::server_output_json(&p, &self.test.cookie, &streams));
                 let j = proto::results_json(&p, &streams, server_output);
                 self.out.extend_from_slice(&proto::frame_json(&j));

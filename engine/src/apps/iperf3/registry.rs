@@ -44,6 +44,23 @@ impl Counters {
     pub fn add(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// `name=value` for each counter, for the log.
+    pub fn summary(&self) -> String {
+        let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "tests_started={} tests_completed={} tests_aborted={} access_denied={} bad_cookie={} bad_json={} bad_state={} refused={} udp_unknown={}",
+            l(&self.tests_started),
+            l(&self.tests_completed),
+            l(&self.tests_aborted),
+            l(&self.access_denied),
+            l(&self.bad_cookie),
+            l(&self.bad_json),
+            l(&self.bad_state),
+            l(&self.refused),
+            l(&self.udp_unknown)
+        )
+    }
 }
 
 /// One stream of a test.

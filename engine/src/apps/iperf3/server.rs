@@ -149,7 +149,7 @@ impl Iperf3Server {
         }
         let Some(c) = Cookie::parse(cookie) else {
             Counters::add(&self.reg.counters.bad_cookie);
-            tracing::debug!("iperf3: a connection's first bytes are not a cookie; reset");
+            tracing::debug!("iperf3: a connection's first bytes are not a cookie; reset ({})", self.reg.counters.summary());
             return self.close(io, fd, true);
         };
         match self.reg.classify(c) {
@@ -208,8 +208,8 @@ impl Iperf3Server {
         match r {
             Ok(()) if !done => {}
             Ok(()) => {
-                tracing::debug!("iperf3: test {} done", test.cookie.as_str());
                 self.reg.end(&test, true);
+                tracing::info!("iperf3: test {} done ({})", test.cookie.as_str(), self.reg.counters.summary());
                 self.close_after(io, fd, rest, false);
             }
             Err(f) => {
@@ -229,12 +229,12 @@ impl Iperf3Server {
                     }
                     Fault::ClientGone | Fault::Timeout => false,
                 };
-                if completed {
-                    tracing::debug!("iperf3: test {} ended without IPERF_DONE ({f:?})", test.cookie.as_str());
-                } else {
-                    tracing::info!("iperf3: test {} given up: {f:?}", test.cookie.as_str());
-                }
                 self.reg.end(&test, completed);
+                if completed {
+                    tracing::info!("iperf3: test {} ended without IPERF_DONE: {f:?} ({})", test.cookie.as_str(), self.reg.counters.summary());
+                } else {
+                    tracing::warn!("iperf3: test {} given up: {f:?} ({})", test.cookie.as_str(), self.reg.counters.summary());
+                }
                 if reset {
                     self.close(io, fd, true);
                 } else {
