@@ -1,5 +1,6 @@
 //! Outside references, used when installed: nginx serving a fixed response on the kernel
-//! address (an HTTP server that is not ours), and wrk as a second HTTP load generator.
+//! address (an HTTP server that is not ours), wrk as a second HTTP load generator, and
+//! iperf3 (the client against either side; its own server as the kernel's side).
 
 use std::net::Ipv4Addr;
 use std::process::{Child, Command, Stdio};
@@ -21,6 +22,56 @@ pub fn have_wrk() -> bool {
 
 pub fn have_sockperf() -> bool {
     installed("sockperf")
+}
+
+pub fn have_iperf3() -> bool {
+    installed("iperf3")
+}
+
+/// The port both sides' iperf3 servers listen on.
+pub const IPERF3_PORT: u16 = 5201;
+
+/// What the iperf3 client reported (`--json`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Iperf3Result {
+    /// Throughput the receiving side counted (`end.sum_received`), Gbit/s.
+    pub gbit_per_sec: f64,
+    pub bytes_received: u64,
+    pub seconds: f64,
+    /// UDP: datagrams lost (`end.sum.lost_packets`).
+    pub lost: u64,
+    /// TCP: the sender's retransmissions, when the sender reports them.
+    pub retransmits: Option<u64>,
+}
+
+/// Runs `iperf3 -c ip -p 5201 -t secs [-O omit] --json args...` (this process's CPU)
+/// and reads its figures; an error when iperf3 reports one.
+pub fn iperf3(ip: Ipv4Addr, secs: u64, omit: u64, args: &[&str]) -> Result<Iperf3Result> {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["--signal=INT", &(secs + omit + 30).to_string(), "iperf3", "-c", &ip.to_string(), "-p", &IPERF3_PORT.to_string(), "-t", &secs.to_string(), "--json"]);
+    if omit > 0 {
+        cmd.args(["-O", &omit.to_string()]);
+    }
+    let out = cmd.args(args).output().context("running iperf3")?;
+    parse_iperf3(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The figures in an iperf3 client's `--json` output.
+pub fn parse_iperf3(text: &str) -> Result<Iperf3Result> {
+    let v: serde_json::Value = serde_json::from_str(text).with_context(|| format!("iperf3 printed no JSON: {text}"))?;
+    if let Some(e) = v.get("error") {
+        bail!("iperf3: {}", e.as_str().unwrap_or("error"));
+    }
+    let end = &v["end"];
+    let r = &end["sum_received"];
+    let bps = r["bits_per_second"].as_f64().context("no end.sum_received.bits_per_second")?;
+    Ok(Iperf3Result {
+        gbit_per_sec: bps / 1e9,
+        bytes_received: r["bytes"].as_u64().unwrap_or(0),
+        seconds: r["seconds"].as_f64().unwrap_or(0.0),
+        lost: end["sum"]["lost_packets"].as_u64().unwrap_or(0),
+        retransmits: end["sum_sent"]["retransmits"].as_u64(),
+    })
 }
 
 /// sockperf TCP ping-pong with 64-byte messages for `secs` seconds against `ip:port`
@@ -140,6 +191,19 @@ mod tests {
         let t = "sockperf: ---> percentile 75.000 =   11.637\nsockperf: ---> percentile 50.000 =   11.256\n";
         assert_eq!(parse_sockperf_p50(t), Some(11.256));
         assert_eq!(parse_sockperf_p50("nothing"), None);
+    }
+
+    #[test]
+    fn parses_iperf3_reports() {
+        let tcp = r#"{"start":{},"intervals":[],"end":{"sum_sent":{"bytes":3267493888,"bits_per_second":13069975552.0,"retransmits":0},"sum_received":{"seconds":2.0,"bytes":3267493888,"bits_per_second":13069975552.0}}}"#;
+        let r = parse_iperf3(tcp).unwrap();
+        assert!((r.gbit_per_sec - 13.07).abs() < 0.01);
+        assert_eq!((r.bytes_received, r.lost, r.retransmits), (3267493888, 0, Some(0)));
+        let udp = r#"{"end":{"sum":{"lost_packets":12,"packets":17258},"sum_sent":{"bytes":10},"sum_received":{"bytes":5,"seconds":2.0,"bits_per_second":20.0}}}"#;
+        assert_eq!(parse_iperf3(udp).unwrap().lost, 12);
+        let err = r#"{"start":{},"end":{},"error":"the server is busy running a test. try again later"}"#;
+        assert!(format!("{:#}", parse_iperf3(err).unwrap_err()).contains("busy"));
+        assert!(parse_iperf3("iperf3: error - unable to connect").is_err());
     }
 
     #[test]

@@ -123,6 +123,34 @@ impl Server {
         Ok(Server { child, pid })
     }
 
+    /// The kernel's own `iperf3 -s` on the kernel address, in the engine's namespace,
+    /// pinned to the server CPU (the reference for the engine's `--serve iperf3`).
+    fn start_iperf3_kernel(s: &Setup) -> Result<Server> {
+        let cpu = s.server_cpu.to_string();
+        let port = crate::outside::IPERF3_PORT.to_string();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &s.eng_ns, "taskset", "-c", &cpu, "iperf3", "-s", "-B", &s.kernel_ip.to_string(), "-p", &port, "--forceflush"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting iperf3 -s")?;
+        let out = child.stdout.take().context("iperf3 stdout")?;
+        let mut lines = BufReader::new(out).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(l)) if l.contains("Server listening") => break,
+                Some(Ok(_)) => {}
+                other => {
+                    let _ = child.kill();
+                    bail!("iperf3 -s did not start: {other:?}");
+                }
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let pid = child.id();
+        Ok(Server { child, pid })
+    }
+
     /// The server's pid (not the `ip netns exec` wrapper's: it execs into the server).
     pub(crate) fn pid(&self) -> u32 {
         self.pid
@@ -243,8 +271,32 @@ pub fn cases(quick: bool) -> Vec<Case> {
     ];
     if quick {
         v.retain(|c| c.name != "http-keepalive-256");
+    } else if crate::outside::have_iperf3() {
+        // About duration + warm-up each per side; not in --quick.
+        v.extend(iperf3_cases());
     }
     v
+}
+
+/// The iperf3 rows: the stock client against the engine's `--serve iperf3:5201` and
+/// against the kernel's own `iperf3 -s` (see [`measure`]), Gbit/s as the receiving side
+/// counted it.
+pub fn iperf3_cases() -> Vec<Case> {
+    fn run(s: &Setup, ip: Ipv4Addr, args: &[&str]) -> Result<Measured> {
+        let secs = s.duration.as_secs().max(1);
+        let r = crate::outside::iperf3(ip, secs, s.warmup.as_secs(), args)?;
+        let mut l = LoadResult::empty(r.seconds);
+        l.ops = 1;
+        l.bytes = r.bytes_received;
+        l.lost = r.lost;
+        Ok((r.gbit_per_sec, l, None))
+    }
+    vec![
+        Case { name: "iperf3-tcp", metric: "iperf3 -c, one TCP stream to the server", unit: "Gbit/s", higher_is_better: true, run: |s, ip| run(s, ip, &[]), e2e: None },
+        Case { name: "iperf3-reverse", metric: "iperf3 -c -R, one TCP stream from the server", unit: "Gbit/s", higher_is_better: true, run: |s, ip| run(s, ip, &["-R"]), e2e: None },
+        Case { name: "iperf3-parallel-4", metric: "iperf3 -c -P 4, four TCP streams to the server", unit: "Gbit/s", higher_is_better: true, run: |s, ip| run(s, ip, &["-P", "4"]), e2e: None },
+        Case { name: "iperf3-udp", metric: "iperf3 -c -u -b 0, UDP to the server, unpaced (received rate)", unit: "Gbit/s", higher_is_better: true, run: |s, ip| run(s, ip, &["-u", "-b", "0"]), e2e: None },
+    ]
 }
 
 /// Runs `case` on one side: server up, quiet check, measure, server down.
@@ -258,7 +310,12 @@ pub enum CrossCheck {
 
 /// `cross_check`: also run the outside tool (wrk, sockperf) for this case, if it has one.
 pub fn measure(s: &Setup, case: &Case, side: Side, cross_check: bool) -> Result<(Figure, Option<CrossCheck>)> {
-    let server = Server::start(s, side)?;
+    let server = match (case.name.starts_with("iperf3-"), side) {
+        // iperf3: the engine's service against the kernel's own iperf3 server.
+        (true, Side::Kernel) => Server::start_iperf3_kernel(s)?,
+        (true, _) => Server::start_with(s, side, 1, "busy", &["--serve".into(), format!("iperf3:{}", crate::outside::IPERF3_PORT)])?,
+        (false, _) => Server::start(s, side)?,
+    };
     let busy = wait_quiet();
     if busy > 0.6 {
         eprintln!("  warning: the machine is busy ({:.0}% of CPU) before {} on {}", busy * 100.0, case.name, side.name());

@@ -62,8 +62,8 @@ pub struct RunArgs {
     /// Entries per ring (fill, completion, RX, TX).
     #[arg(long, default_value_t = 2048)]
     pub ring_size: u32,
-    /// Serve a built-in TCP service: tcp-echo:PORT, discard:PORT, chargen:PORT. Repeat
-    /// for several.
+    /// Serve a built-in service: tcp-echo:PORT, discard:PORT, chargen:PORT, udp-echo:PORT,
+    /// http-echo:PORT, sockperf:PORT, iperf3:PORT. Repeat for several.
     #[arg(long = "serve", value_name = "SERVICE:PORT")]
     pub serve: Vec<crate::apps::services::ServiceSpec>,
     #[command(flatten)]

@@ -481,6 +481,9 @@ pub fn run_with(
     };
     let mut control_tx = Vec::new();
     let mut handles = Vec::new();
+    // One factory per service for all workers: a service may share state between its
+    // per-worker instances through what the factory captures (the iperf3 server does).
+    let factories: Vec<crate::api::AppFactory> = args.serve.iter().map(|s| s.factory()).chain(apps.iter().cloned()).collect();
     for (i, (queue, core)) in xsks.into_iter().zip(cores.iter().copied()).enumerate() {
         let setup = WorkerSetup {
             index: i,
@@ -494,7 +497,7 @@ pub fn run_with(
             clock,
             fault: args.fault,
             reflect_udp: args.reflect_udp,
-            apps: args.serve.iter().map(|s| s.factory()).chain(apps.iter().cloned()).map(|f| f(i)).collect(),
+            apps: factories.iter().map(|f| f(i)).collect(),
             control: control.as_ref().map(|_| {
                 let (tx, rx) = crossbeam::channel::bounded(4);
                 control_tx.push(tx);

@@ -17,6 +17,9 @@
 //!   is half-closed and input is drained until the client closes (a lingering close, so a
 //!   client still sending a refused body reads the 413, not a reset); connections idle
 //!   for the handler's timeout are closed.
+//! - `sockperf:PORT`, sockperf's server (UDP and TCP), see [`super::sockperf`].
+//! - `iperf3:PORT`, an iperf3 server for `iperf3 -c` (TCP and UDP tests, `-R`, `-P`,
+//!   `--bidir`, `-b`), see [`super::iperf3`]; one test at a time across all workers.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -37,6 +40,8 @@ pub enum ServiceKind {
     HttpEcho,
     /// sockperf's server protocol, UDP and TCP on one port ([`super::sockperf`]).
     Sockperf,
+    /// iperf3's server protocol, TCP and UDP on one port ([`super::iperf3`]).
+    Iperf3,
 }
 
 /// `--serve KIND:PORT`.
@@ -49,7 +54,7 @@ pub struct ServiceSpec {
 impl ServiceSpec {
     /// Uses the UDP port.
     pub fn is_udp(&self) -> bool {
-        matches!(self.kind, ServiceKind::UdpEcho | ServiceKind::Sockperf)
+        matches!(self.kind, ServiceKind::UdpEcho | ServiceKind::Sockperf | ServiceKind::Iperf3)
     }
 
     /// Uses the TCP port.
@@ -61,6 +66,9 @@ impl ServiceSpec {
     pub fn factory(self) -> AppFactory {
         if self.kind == ServiceKind::Sockperf {
             return super::sockperf::factory(self.port);
+        }
+        if self.kind == ServiceKind::Iperf3 {
+            return super::iperf3::factory(self.port);
         }
         Arc::new(move |_worker| -> Box<dyn Application> {
             match self.kind {
@@ -82,7 +90,8 @@ impl std::str::FromStr for ServiceSpec {
             "udp-echo" => ServiceKind::UdpEcho,
             "http-echo" => ServiceKind::HttpEcho,
             "sockperf" => ServiceKind::Sockperf,
-            _ => return Err(format!("unknown service '{k}' (tcp-echo, discard, chargen, udp-echo, http-echo, sockperf)")),
+            "iperf3" => ServiceKind::Iperf3,
+            _ => return Err(format!("unknown service '{k}' (tcp-echo, discard, chargen, udp-echo, http-echo, sockperf, iperf3)")),
         };
         let port = p.parse().ok().filter(|p| *p != 0).ok_or_else(|| format!("'{p}' is not a port 1..65535"))?;
         Ok(ServiceSpec { kind, port })
