@@ -366,6 +366,8 @@ fn measure_idle(s: &Setup, side: Side) -> Result<Figure> {
         }
     };
     let overflows = || std::fs::read_to_string(format!("/proc/{pid}/net/netstat")).ok().and_then(|t| parse_tcpext(&t, "ListenOverflows"));
+    let retransmits = || if kernel { read_tcp_retrans_segs(Some(pid)).ok() } else { server.engine_retransmits(&s.bypass) };
+    let retrans_before = retransmits();
     let before = sample();
     let overflows_before = overflows();
     let cpu_server = CpuSampler::for_pid(pid).ok();
@@ -397,6 +399,7 @@ fn measure_idle(s: &Setup, side: Side) -> Result<Figure> {
     let cpu_server = cpu_server.and_then(|c| c.finish().ok()).map(|u| u.cores);
     let cpu_client = cpu_client.and_then(|c| c.finish().ok()).map(|u| u.cores);
     let overflows_after = overflows();
+    let retrans_after = retransmits();
     server.stop();
     let out = outcome?;
     let held = out.held;
@@ -445,6 +448,7 @@ fn measure_idle(s: &Setup, side: Side) -> Result<Figure> {
         cpu_server,
         cpu_client,
         errors: out.failed + out.lost,
+        retransmits: retrans_before.zip(retrans_after).map(|(a, b)| b.saturating_sub(a)),
         memory_bytes: after.and_then(|a| a.0).map(|b| b as u64),
         first_error: out.first_error,
         idle: Some(idle),
