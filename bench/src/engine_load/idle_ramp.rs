@@ -327,11 +327,9 @@ impl Application for Ramp {
     fn on_event(&mut self, io: &mut Io<'_>, ev: Event) {
         let now = Instant::now();
         match ev {
-            Event::Connected(fd) if Some(fd) == self.ping => {
-                if self.phase == Phase::Connecting {
-                    self.phase = Phase::Alone;
-                    self.start_ping(io, now);
-                }
+            Event::Connected(fd) if Some(fd) == self.ping && self.phase == Phase::Connecting => {
+                self.phase = Phase::Alone;
+                self.start_ping(io, now);
             }
             Event::Readable(fd) if Some(fd) == self.ping => self.readable_ping(io, fd),
             Event::Error(fd, _) | Event::Closed(fd) if Some(fd) == self.ping => {
