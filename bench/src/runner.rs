@@ -567,6 +567,13 @@ pub fn run_all(s: &Setup, cases: &[Case], rounds: usize) -> Vec<CaseResult> {
         let engine = picked.next().unwrap_or_default();
         let kernel = picked.next().unwrap_or_default();
         let mut r = CaseResult::new(c.name, c.metric, c.unit, c.higher_is_better, engine, kernel);
+        // A ramp that stopped short of the target on one side stopped at a limit of that
+        // side's setup (the kernel server's open-files limit), not a figure to divide by.
+        let short = |f: &Figure| f.idle.as_ref().is_some_and(|i| i.held < i.target);
+        if short(&r.engine) || short(&r.kernel) {
+            r.ratio = None;
+            notes.push("no ratio: a side stopped short of the target, see why in the idle-connections table".into());
+        }
         for (w, f) in who[2..].iter().zip(picked) {
             r = r.with_reference(w.name(), f);
         }
