@@ -15,6 +15,7 @@ use hdrhistogram::Histogram;
 use crate::load::{new_histogram, parse_head, LoadResult, HTTP_REQUEST};
 
 pub mod fct;
+pub mod idle_ramp;
 
 /// What the generator measured, shared with the thread that waits for it.
 #[derive(Default)]
@@ -312,7 +313,6 @@ pub struct ClientEngine {
 
 impl ClientEngine {
     pub fn start(o: &ClientEngineOpts, factory: AppFactory) -> anyhow::Result<ClientEngine> {
-        use clap::Parser;
         let (ip, queues) = (format!("{}/24", o.ip), o.queues.to_string());
         let mut argv = vec!["bypass", "run", "--iface", &o.iface, "--ip", &ip, "--queues", &queues, "--cores", &o.cores, "--poll", &o.poll];
         if let Some(f) = &o.fault {
@@ -321,7 +321,14 @@ impl ClientEngine {
         if o.kernel_backend {
             argv.extend(["--backend", "kernel"]);
         }
-        let cli = bypass::cli::Cli::try_parse_from(argv)?;
+        ClientEngine::start_argv(&argv, factory)
+    }
+
+    /// Starts a client engine from a whole `bypass run` command line (`argv[0]` is
+    /// `bypass`), for options [`ClientEngineOpts`] does not have.
+    pub fn start_argv<S: AsRef<str>>(argv: &[S], factory: AppFactory) -> anyhow::Result<ClientEngine> {
+        use clap::Parser;
+        let cli = bypass::cli::Cli::try_parse_from(argv.iter().map(|a| a.as_ref()))?;
         let bypass::cli::Command::Run(args) = cli.command else { anyhow::bail!("bad client engine arguments") };
         let stop = Arc::new(AtomicBool::new(false));
         let st = stop.clone();

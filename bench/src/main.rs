@@ -57,6 +57,12 @@ struct Args {
     /// FCT family: any failed or early-ended transfer, or unreadable counters).
     #[arg(long)]
     check: bool,
+    /// Idle-connection ramp: connections to open [default: 1000000; 20000 with --quick].
+    #[arg(long, value_name = "N")]
+    idle_target: Option<u64>,
+    /// Idle-connection ramp: stop when the server's memory grew by this many MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 8192)]
+    idle_budget_mib: u64,
     /// Run only the flow-completion-time family (a short version of it is part of --quick).
     #[arg(long)]
     fct: bool,
@@ -123,7 +129,8 @@ fn main() {
         server_cpu: a.server_cpu,
         duration: Duration::from_secs_f64(duration),
         warmup: Duration::from_secs_f64(warmup),
-        idle_conns: if a.quick { 1000 } else { 10_000 },
+        idle_target: a.idle_target.unwrap_or(if a.quick { 20_000 } else { 1_000_000 }).max(1),
+        idle_budget: a.idle_budget_mib << 20,
         client_engine: a.client_iface.clone().zip(a.client_ip),
         client_cpu: a.client_cpu,
     };

@@ -16,8 +16,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::engine_load::Mode;
 use crate::load::{self, BulkLimit, LoadResult};
-use crate::report::{CaseResult, Figure};
-use crate::stats::{read_tcp_retrans_segs, rss_bytes, CpuSampler};
+use crate::report::{CaseResult, Figure, IdleRamp};
+use crate::stats::{cdf, read_tcp_retrans_segs, rss_bytes, CpuSampler, Percentiles};
 
 /// Where and how to run.
 #[derive(Debug, Clone)]
@@ -30,7 +30,9 @@ pub struct Setup {
     pub server_cpu: usize,
     pub duration: Duration,
     pub warmup: Duration,
-    pub idle_conns: usize,
+    /// The idle-connection ramp's target, and the server memory growth that stops it.
+    pub idle_target: u64,
+    pub idle_budget: u64,
     /// The peer namespace's interface and an address for the client-side engine, for the
     /// engine-to-engine cases (None: skip them).
     pub client_engine: Option<(String, Ipv4Addr)>,
@@ -259,8 +261,10 @@ pub fn cases(quick: bool) -> Vec<Case> {
             let r = load::bulk_send(addr(ip, 9), BulkLimit::Duration(s.duration))?;
             Ok((r.gbit_per_sec(), r, None))
         }, e2e: Some((Mode::Bulk, 1)) },
-        Case { name: "idle-connections", metric: "idle connections held", unit: "conns", higher_is_better: true, run: |s, ip| {
-            let idle = load::idle_connections(addr(ip, 7), s.idle_conns);
+        // With a client engine this is the ramp (see `measure_idle`); without one, kernel
+        // sockets from this process, as many as its descriptor limit allows.
+        Case { name: IDLE_CASE, metric: "idle connections held (ramp to the target)", unit: "conns", higher_is_better: true, run: |s, ip| {
+            let idle = load::idle_connections(addr(ip, 7), s.idle_target.min(10_000) as usize);
             std::thread::sleep(Duration::from_millis(500));
             let mut r = LoadResult::empty(0.0);
             r.ops = idle.still_open() as u64;
@@ -310,6 +314,9 @@ pub enum CrossCheck {
 
 /// `cross_check`: also run the outside tool (wrk, sockperf) for this case, if it has one.
 pub fn measure(s: &Setup, case: &Case, side: Side, cross_check: bool) -> Result<(Figure, Option<CrossCheck>)> {
+    if case.name == IDLE_CASE && s.client_engine.is_some() && matches!(side, Side::Engine | Side::Kernel) {
+        return measure_idle(s, side).map(|f| (f, None));
+    }
     let server = match (case.name.starts_with("iperf3-"), side) {
         // iperf3: the engine's service against the kernel's own iperf3 server.
         (true, Side::Kernel) => Server::start_iperf3_kernel(s)?,
@@ -370,6 +377,140 @@ pub fn measure(s: &Setup, case: &Case, side: Side, cross_check: bool) -> Result<
         f.memory_bytes = memory;
     }
     Ok((f, wrk))
+}
+
+/// The idle-connection case.
+pub const IDLE_CASE: &str = "idle-connections";
+
+/// The idle-connection ramp against one side: a client engine with enough source
+/// addresses opens connections to the server's discard port until the target, a failure,
+/// a stall or the memory budget (see [`crate::engine_load::idle_ramp`]). Memory per
+/// connection: the engine server's RSS growth; for the kernel, the growth of the TCP
+/// slab caches, of sockstat's TCP pages and of the server process's RSS.
+fn measure_idle(s: &Setup, side: Side) -> Result<Figure> {
+    use crate::engine_load::idle_ramp::{self, RampOpts};
+    use crate::stats::{open_files, parse_tcpext, KernelTcpMemory};
+    let Some((iface, cip)) = &s.client_engine else { bail!("no client engine configured") };
+    let kernel = side == Side::Kernel;
+    // The engine's table holds every connection; the kernel backend has no such option.
+    let extra = if kernel { vec![] } else { vec!["--tcp-max-conns".to_string(), (s.idle_target + 4096).to_string()] };
+    let server = Server::start_with(s, side, 1, "busy", &extra)?;
+    wait_quiet();
+    let pid = server.pid;
+    let ports = 1024..=65535u16;
+    let n = idle_ramp::sources_needed(s.idle_target, ports.len() as u64, 150);
+    let o = cip.octets();
+    let opts = RampOpts {
+        iface: iface.clone(),
+        client_ip: *cip,
+        sources: (0..n).map(|k| Ipv4Addr::new(o[0], o[1], o[2], 100 + k as u8)).collect(),
+        core: s.client_cpu,
+        server: if kernel { s.kernel_ip } else { s.engine_ip },
+        target: s.idle_target,
+        window: 512,
+        stall: Duration::from_secs(3),
+        duration: s.duration,
+        warmup: s.warmup,
+        ports,
+    };
+    let sample = || (rss_bytes(pid).ok().map(|b| b as i64), kernel.then(|| KernelTcpMemory::read(pid).ok()).flatten());
+    let growth = |a: &(Option<i64>, Option<KernelTcpMemory>), b: &(Option<i64>, Option<KernelTcpMemory>)| -> Option<i64> {
+        let rss = a.0? - b.0?;
+        match (kernel, &a.1, &b.1) {
+            (false, _, _) => Some(rss),
+            (true, Some(x), Some(y)) => Some(rss + x.total_bytes() as i64 - y.total_bytes() as i64),
+            _ => None,
+        }
+    };
+    let overflows = || std::fs::read_to_string(format!("/proc/{pid}/net/netstat")).ok().and_then(|t| parse_tcpext(&t, "ListenOverflows"));
+    let retransmits = || if kernel { read_tcp_retrans_segs(Some(pid)).ok() } else { server.engine_retransmits(&s.bypass) };
+    let retrans_before = retransmits();
+    let before = sample();
+    let overflows_before = overflows();
+    let cpu_server = CpuSampler::for_pid(pid).ok();
+    let cpu_client = CpuSampler::this_process().ok();
+    let started = Instant::now();
+    let mut after = None;
+    let mut files = None;
+    let outcome = idle_ramp::run(&opts, |sh| {
+        use std::sync::atomic::Ordering::Relaxed;
+        if sh.settled.load(Relaxed) {
+            if !sh.go.load(Relaxed) {
+                // Let the server take in the last handshakes before measuring.
+                std::thread::sleep(Duration::from_millis(300));
+                after = Some(sample());
+                files = open_files(pid);
+                sh.go.store(true, Relaxed);
+            }
+            return;
+        }
+        let why = match growth(&sample(), &before) {
+            Some(g) if g > s.idle_budget as i64 => Some(format!("memory budget: the server grew by {} MiB, the budget is {} MiB", g >> 20, s.idle_budget >> 20)),
+            _ if started.elapsed() > Duration::from_secs(900) => Some("time limit (900 s)".to_string()),
+            _ => None,
+        };
+        if let (Some(w), Ok(mut stop)) = (why, sh.stop.lock()) {
+            stop.get_or_insert(w);
+        }
+    });
+    let cpu_server = cpu_server.and_then(|c| c.finish().ok()).map(|u| u.cores);
+    let cpu_client = cpu_client.and_then(|c| c.finish().ok()).map(|u| u.cores);
+    let overflows_after = overflows();
+    let retrans_after = retransmits();
+    server.stop();
+    let out = outcome?;
+    let held = out.held;
+    let delta = after.as_ref().and_then(|a| growth(a, &before));
+    let mut parts = std::collections::BTreeMap::new();
+    if let Some(a) = &after {
+        if let (Some(x), Some(y)) = (a.0, before.0) {
+            parts.insert("server RSS".to_string(), x - y);
+        }
+        if let (Some(x), Some(y)) = (&a.1, &before.1) {
+            parts.extend(x.delta(y));
+        }
+    }
+    let mut stopped = out.stop.to_string();
+    if kernel {
+        // What the kernel server measured at the end: its descriptors against its limit
+        // (accept(2) fails with EMFILE there), and SYNs dropped for a full accept queue.
+        if let Some((used, limit)) = files {
+            stopped += &format!("; the server held {used} descriptors, its open-files limit is {limit}{}", if used + 16 >= limit { " (accept fails with EMFILE)" } else { "" });
+        }
+        if let (Some(a), Some(b)) = (overflows_before, overflows_after) {
+            stopped += &format!("; listen queue overflows: {}", a.abs_diff(b));
+        }
+    }
+    let pp_held = Percentiles::from_histogram(&out.with_held);
+    let idle = IdleRamp {
+        target: s.idle_target,
+        held,
+        failed: out.failed,
+        lost: out.lost,
+        open_seconds: out.open_seconds,
+        open_per_second: if out.open_seconds > 0.0 { held as f64 / out.open_seconds } else { f64::NAN },
+        stopped,
+        memory_method: if kernel { "TCP slabs + sockstat pages + server RSS".into() } else { "server RSS".into() },
+        memory_delta_bytes: delta,
+        bytes_per_connection: delta.filter(|_| held > 0).map(|d| d as f64 / held as f64),
+        memory_parts: parts,
+        server_accepted: if kernel { files.map(|f| f.0) } else { None },
+        pingpong_alone: Percentiles::from_histogram(&out.alone),
+        pingpong_held: pp_held,
+    };
+    Ok(Figure {
+        value: held as f64,
+        latency: pp_held,
+        cdf: cdf(&out.with_held),
+        cpu_server,
+        cpu_client,
+        errors: out.failed + out.lost,
+        retransmits: retrans_before.zip(retrans_after).map(|(a, b)| b.saturating_sub(a)),
+        memory_bytes: after.and_then(|a| a.0).map(|b| b as u64),
+        first_error: out.first_error,
+        idle: Some(idle),
+        ..Figure::default()
+    })
 }
 
 /// The same HTTP case against nginx on the kernel address (an outside reference).
@@ -483,6 +624,13 @@ pub fn run_all(s: &Setup, cases: &[Case], rounds: usize) -> Vec<CaseResult> {
         let engine = picked.next().unwrap_or_default();
         let kernel = picked.next().unwrap_or_default();
         let mut r = CaseResult::new(c.name, c.metric, c.unit, c.higher_is_better, engine, kernel);
+        // A ramp that stopped short of the target on one side stopped at a limit of that
+        // side's setup (the kernel server's open-files limit), not a figure to divide by.
+        let short = |f: &Figure| f.idle.as_ref().is_some_and(|i| i.held < i.target);
+        if short(&r.engine) || short(&r.kernel) {
+            r.ratio = None;
+            notes.push("no ratio: a side stopped short of the target, see why in the idle-connections table".into());
+        }
         for (w, f) in who[2..].iter().zip(picked) {
             r = r.with_reference(w.name(), f);
         }

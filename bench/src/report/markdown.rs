@@ -18,6 +18,7 @@ pub fn render_markdown(r: &Report) -> String {
     if !r.cases.is_empty() {
         main_table(&mut out, &r.cases);
         resources_table(&mut out, &r.cases);
+        idle_table(&mut out, &r.cases);
         notes(&mut out, &r.cases);
         charts(&mut out, &r.cases);
     }
@@ -80,6 +81,35 @@ fn resources_table(out: &mut String, cases: &[CaseResult]) {
         );
     }
     let _ = writeln!(out, "\nCPU in cores (1.00 = one core busy); latency in µs; errors include lost datagrams.\n");
+}
+
+/// The idle-connection ramp, one row per side that ran it.
+fn idle_table(out: &mut String, cases: &[CaseResult]) {
+    let rows: Vec<(&str, &super::IdleRamp)> = cases.iter().flat_map(|c| c.sides()).filter_map(|(side, f)| Some((side, f.idle.as_ref()?))).collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## Idle connections
+");
+    row(out, &["side", "held / target", "opened in", "memory per connection", "ping-pong p50 / p99 alone", "with them held", "stopped because"]);
+    row(out, &["---", "---:", "---:", "---:", "---:", "---:", "---"]);
+    let pp = |p: &Option<crate::stats::Percentiles>| p.map_or_else(|| "-".into(), |p| format!("{} / {} µs", fmt_number(p.p50), fmt_number(p.p99)));
+    for (side, i) in rows {
+        let per = i.bytes_per_connection.map_or_else(|| "-".into(), |b| format!("{} B ({})", fmt_number(b), i.memory_method));
+        row(
+            out,
+            &[
+                side.to_string(),
+                format!("{} / {}", fmt_number(i.held as f64), fmt_number(i.target as f64)),
+                format!("{:.1} s ({} conn/s)", i.open_seconds, fmt_number(i.open_per_second)),
+                per,
+                pp(&i.pingpong_alone),
+                pp(&i.pingpong_held),
+                i.stopped.clone(),
+            ],
+        );
+    }
+    out.push('\n');
 }
 
 fn notes(out: &mut String, cases: &[CaseResult]) {

@@ -50,6 +50,44 @@ pub struct Figure {
     /// The first error message, for diagnosis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
+    /// The idle-connection ramp's details (that case only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<IdleRamp>,
+}
+
+/// What the idle-connection ramp reached on one side: connections opened by a client
+/// engine (many source addresses) until the target, a failure, a stall or the memory
+/// budget; the server's memory for them; a ping-pong on one more connection before the
+/// ramp and while they are held.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IdleRamp {
+    /// Connections asked for.
+    pub target: u64,
+    /// Established and still open when measured (the case's value).
+    pub held: u64,
+    /// Connection attempts that failed (refused, reset, timed out), and established
+    /// connections that closed while held.
+    pub failed: u64,
+    pub lost: u64,
+    /// From the first SYN to the last connection established, seconds, and the rate.
+    pub open_seconds: f64,
+    pub open_per_second: f64,
+    /// Why the ramp ended.
+    pub stopped: String,
+    /// How memory was measured, the increase, and per held connection.
+    pub memory_method: String,
+    pub memory_delta_bytes: Option<i64>,
+    pub bytes_per_connection: Option<f64>,
+    /// Parts of the increase (kernel: each slab cache, sockstat pages, server RSS).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub memory_parts: BTreeMap<String, i64>,
+    /// Connections the server process accepted (kernel: its socket descriptors), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_accepted: Option<u64>,
+    /// 64 B ping-pong round trips on one extra connection, µs: with no other connection
+    /// open, then with the ramp's connections held.
+    pub pingpong_alone: Option<Percentiles>,
+    pub pingpong_held: Option<Percentiles>,
 }
 
 impl Figure {

@@ -101,7 +101,9 @@ pub type AppFactory = Arc<dyn Fn(usize) -> Box<dyn Application> + Send + Sync>;
 
 #[derive(Debug, Clone, Copy)]
 enum Entry {
-    Unbound { ty: SockType, port: Option<u16>, opts: SocketOptions },
+    /// `ip`: the local address bound (unspecified: the engine's first), the source
+    /// address of a later `connect`.
+    Unbound { ty: SockType, ip: Ipv4Addr, port: Option<u16>, opts: SocketOptions },
     Listener { port: u16 },
     Stream { conn: ConnId, opts: SocketOptions },
     Datagram { port: u16, peer: Option<SocketAddrV4> },
@@ -227,15 +229,17 @@ impl<'a> EngineIo<'a> {
 
     /// `socket(2)`.
     pub fn socket(&mut self, ty: SockType) -> Fd {
-        self.fds.alloc(self.owner, Entry::Unbound { ty, port: None, opts: SocketOptions::default() })
+        self.fds.alloc(self.owner, Entry::Unbound { ty, ip: Ipv4Addr::UNSPECIFIED, port: None, opts: SocketOptions::default() })
     }
 
-    /// `bind(2)`: the address must be 0.0.0.0 or one of the engine's.
+    /// `bind(2)`: the address must be 0.0.0.0 or one of the engine's. A stream socket
+    /// bound to one of them connects from it (an engine with several addresses has
+    /// that many ephemeral port ranges for active opens); listeners take every address.
     pub fn bind(&mut self, fd: Fd, addr: SocketAddrV4) -> Result<()> {
         self.local_ip(*addr.ip())?;
         match self.mine(fd)? {
             Entry::Unbound { ty: SockType::Stream, opts, .. } => {
-                self.fds.set(fd, Entry::Unbound { ty: SockType::Stream, port: Some(addr.port()), opts });
+                self.fds.set(fd, Entry::Unbound { ty: SockType::Stream, ip: *addr.ip(), port: Some(addr.port()), opts });
                 Ok(())
             }
             Entry::Unbound { ty: SockType::Datagram, .. } => {
@@ -251,7 +255,7 @@ impl<'a> EngineIo<'a> {
     /// `listen(2)` on a bound stream socket.
     pub fn listen(&mut self, fd: Fd, backlog: usize) -> Result<()> {
         match self.mine(fd)? {
-            Entry::Unbound { ty: SockType::Stream, port: Some(port), opts } => {
+            Entry::Unbound { ty: SockType::Stream, port: Some(port), opts, .. } => {
                 let cfg = opts.apply(self.stack.tcp_config());
                 self.stack.tcp_listen(port, backlog, Some(cfg)).map_err(|e| Error::new(ErrorKind::AddrInUse, e.to_string()))?;
                 self.fds.set(fd, Entry::Listener { port });
@@ -282,8 +286,8 @@ impl<'a> EngineIo<'a> {
     /// On a datagram socket it sets the default peer.
     pub fn connect(&mut self, fd: Fd, addr: SocketAddrV4) -> Result<()> {
         match self.mine(fd)? {
-            Entry::Unbound { ty: SockType::Stream, opts, .. } => {
-                let local = self.local_ip(Ipv4Addr::UNSPECIFIED)?;
+            Entry::Unbound { ty: SockType::Stream, ip, opts, .. } => {
+                let local = self.local_ip(ip)?;
                 let cfg = opts.apply(self.stack.tcp_config());
                 let mut sink = SinkRef(self.tx);
                 let id = self.stack.tcp_connect_with(self.now, &mut sink, local, *addr.ip(), addr.port(), Some(&cfg)).map_err(|e| match e {
@@ -444,7 +448,7 @@ impl<'a> EngineIo<'a> {
             a
         };
         match self.mine(fd)? {
-            Entry::Unbound { ty, port, opts } => self.fds.set(fd, Entry::Unbound { ty, port, opts: merge(opts) }),
+            Entry::Unbound { ty, ip, port, opts } => self.fds.set(fd, Entry::Unbound { ty, ip, port, opts: merge(opts) }),
             Entry::Stream { conn, opts } => {
                 if let Some(t) = self.stack.tcp_conn(conn) {
                     if let Some(n) = o.nodelay {
@@ -467,7 +471,7 @@ impl<'a> EngineIo<'a> {
         match self.mine(fd)? {
             Entry::Stream { conn, .. } => self.stack.tcp_conn(conn).map(|t| SocketAddrV4::new(t.local().0, t.local().1)).ok_or_else(|| err(ErrorKind::NotConnected, "gone")),
             Entry::Listener { port } | Entry::Datagram { port, .. } => Ok(SocketAddrV4::new(ip, port)),
-            Entry::Unbound { port, .. } => Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port.unwrap_or(0))),
+            Entry::Unbound { ip, port, .. } => Ok(SocketAddrV4::new(ip, port.unwrap_or(0))),
         }
     }
 

@@ -278,3 +278,42 @@ fn http_service_connections_run_without_nagle() {
     let nodelay: Vec<bool> = (0..64).filter_map(|i| b.stack.tcp_conn(crate::stack::ConnId(i)).map(|t| t.nodelay())).collect();
     assert_eq!(nodelay, vec![true]);
 }
+
+/// A stream socket bound to one of several engine addresses connects from it, with that
+/// address's own ephemeral ports: when one address has none left, another still has
+/// them (how a client engine holds more connections to one server than one address has
+/// ports). Unbound sockets connect from the first address.
+#[test]
+fn connect_from_the_bound_address_with_its_own_ports() {
+    let (a1, a2) = (Ipv4Addr::new(10, 5, 5, 1), Ipv4Addr::new(10, 5, 5, 11));
+    let mut cfg = StackConfig::new(EthernetAddress([2, 0, 0, 0, 0, 1]), vec![Ipv4Cidr { addr: a1, prefix: 24 }, Ipv4Cidr { addr: a2, prefix: 24 }]);
+    cfg.tcp.local_ports = 40000..=40001;
+    let mut s = Stack::new(cfg, 0, Instant::ZERO);
+    let mut fds = FdTable::default();
+    let mut tx = VecSink::default();
+    let mut io = Io::new(&mut s, &mut tx, &mut fds, 0, Instant::from_secs(1));
+    let server = SocketAddrV4::new(Ipv4Addr::new(10, 5, 5, 2), 9);
+    let open = |io: &mut Io<'_>, from: Option<Ipv4Addr>| {
+        let fd = io.socket(SockType::Stream);
+        if let Some(ip) = from {
+            io.bind(fd, SocketAddrV4::new(ip, 0))?;
+        }
+        io.connect(fd, server)?;
+        io.local_addr(fd)
+    };
+    let first = open(&mut io, None).unwrap();
+    assert_eq!(*first.ip(), a1);
+    assert_eq!(*open(&mut io, Some(a1)).unwrap().ip(), a1);
+    assert_eq!(open(&mut io, Some(a1)).unwrap_err().kind(), ErrorKind::AddrNotAvailable, "both ports of a1 taken");
+    assert_eq!(open(&mut io, None).unwrap_err().kind(), ErrorKind::AddrNotAvailable);
+    let mut ports = Vec::new();
+    for _ in 0..2 {
+        let l = open(&mut io, Some(a2)).unwrap();
+        assert_eq!(*l.ip(), a2);
+        ports.push(l.port());
+    }
+    ports.sort_unstable();
+    assert_eq!(ports, [40000, 40001]);
+    assert_eq!(open(&mut io, Some(a2)).unwrap_err().kind(), ErrorKind::AddrNotAvailable);
+    assert_eq!(open(&mut io, Some(Ipv4Addr::new(10, 5, 5, 99))).unwrap_err().kind(), ErrorKind::AddrNotAvailable, "not ours");
+}

@@ -535,6 +535,11 @@ impl Rack {
         assert_eq!((bytes, sb, lb, ss, sl), (self.bytes, self.sacked_bytes, self.lost_bytes, self.segs_sacked, self.segs_lost));
     }
 
+    /// Heap bytes held by the transmission records.
+    pub fn allocated(&self) -> usize {
+        self.sent.capacity() * std::mem::size_of::<Sent>()
+    }
+
     #[cfg(test)]
     pub fn records(&self) -> usize {
         self.sent.len()

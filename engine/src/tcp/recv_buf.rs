@@ -44,7 +44,8 @@ impl RecvBuf {
     pub fn new(capacity: usize, max_ranges: usize) -> Self {
         RecvBuf {
             ring: Ring::new(capacity),
-            ooo: Vec::with_capacity(max_ranges + 1),
+            // Allocated on first use: an idle connection holds none.
+            ooo: Vec::new(),
             max_ranges,
             recent: [(SeqNumber(0), SeqNumber(0)); MAX_SACK_BLOCKS],
             recent_len: 0,
@@ -67,6 +68,11 @@ impl RecvBuf {
 
     pub fn allocated(&self) -> usize {
         self.ring.allocated()
+    }
+
+    /// Heap bytes held besides the ring: the out-of-order range list.
+    pub fn ranges_allocated(&self) -> usize {
+        self.ooo.capacity() * std::mem::size_of::<(SeqNumber, SeqNumber)>()
     }
 
     pub fn has_out_of_order(&self) -> bool {
@@ -122,6 +128,10 @@ impl RecvBuf {
     }
 
     fn merge(&mut self, s: SeqNumber, e: SeqNumber) {
+        if self.ooo.capacity() == 0 {
+            // Once, to the bound: no reallocation while reordering goes on.
+            self.ooo.reserve_exact(self.max_ranges + 1);
+        }
         let (mut s, mut e) = (s, e);
         let mut pos = self.ooo.len();
         let mut i = 0;

@@ -22,7 +22,13 @@ fn len(r: (SeqNumber, SeqNumber)) -> usize {
 impl Scoreboard {
     pub fn new(max_ranges: usize) -> Self {
         let max_ranges = max_ranges.max(1);
-        Scoreboard { ranges: Vec::with_capacity(max_ranges + 1), max_ranges }
+        // Storage on the first SACK block: an idle connection holds none.
+        Scoreboard { ranges: Vec::new(), max_ranges }
+    }
+
+    /// Heap bytes held.
+    pub fn allocated(&self) -> usize {
+        self.ranges.capacity() * std::mem::size_of::<(SeqNumber, SeqNumber)>()
     }
 
     pub fn clear(&mut self) {
@@ -56,6 +62,9 @@ impl Scoreboard {
     }
 
     fn insert(&mut self, s: SeqNumber, e: SeqNumber) {
+        if self.ranges.capacity() == 0 {
+            self.ranges.reserve_exact(self.max_ranges + 1);
+        }
         let (mut s, mut e) = (s, e);
         let mut pos = None;
         let mut i = 0;

@@ -630,6 +630,12 @@ impl Tcb {
         self.send_buf.allocated() + self.recv_buf.allocated()
     }
 
+    /// Heap memory the connection holds beyond its own size: the buffers, the
+    /// out-of-order and SACK range lists, the RACK records. An idle connection holds none.
+    pub fn heap_memory(&self) -> usize {
+        self.buffer_memory() + self.recv_buf.ranges_allocated() + self.scoreboard.allocated() + self.rack.allocated()
+    }
+
     /// The send-buffer bytes a segment from `poll_transmit` carries, as two slices
     /// (copy them right away: an ACK processed meanwhile may release them).
     pub fn payload_for(&self, seg: &Segment) -> (&[u8], &[u8]) {

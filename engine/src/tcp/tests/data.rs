@@ -513,3 +513,32 @@ fn a_writer_refilling_a_full_buffer_sends_no_runts() {
     let short: Vec<(usize, usize)> = sizes.iter().copied().enumerate().filter(|&(_, n)| n < 1000).collect();
     assert_eq!(short, vec![(sizes.len() - 1, 300)], "short segments (index, length)");
 }
+
+/// An idle connection holds no heap memory: the buffers, the out-of-order and SACK
+/// range lists are allocated on first use (a million idle connections must fit in a
+/// couple of GiB; each list allocated up front cost 264 bytes per connection). Both
+/// ends of the handshake, with SACK negotiated.
+#[test]
+fn idle_connections_hold_no_heap() {
+    let c = TcpConfig { sack: true, ..cfg() };
+    let mut active = Tcb::connect(ms(0), LOCAL, REMOTE, SeqNumber(ISS), &c);
+    recv_one(&mut active, ms(0));
+    let mut sa = Seg::ack(PEER_ISS, ISS + 1).syn().mss(1000);
+    sa.options.sack_permitted = true;
+    send(&mut active, ms(0), &sa);
+    assert!(active.is_established());
+    let mut syn = Seg::new(PEER_ISS).syn().mss(1000);
+    syn.options.sack_permitted = true;
+    let mut passive = Tcb::accept_syn(ms(0), LOCAL, REMOTE, &syn.repr(), SeqNumber(ISS), &c);
+    recv_one(&mut passive, ms(0));
+    send(&mut passive, ms(1), &Seg::ack(PEER_ISS + 1, ISS + 1));
+    assert!(passive.is_established());
+    for t in [&mut active, &mut passive] {
+        recv_all(t, ms(1));
+        assert_eq!(t.poll_timeout(), None, "no timer runs on an idle connection");
+        assert_eq!(t.heap_memory(), 0);
+    }
+    // Out-of-order data takes the range list (and the ring), counted.
+    send(&mut passive, ms(2), &Seg::ack(P + 1000, L).data(&pattern(100)));
+    assert!(passive.heap_memory() >= 4096 + 33 * 8, "{}", passive.heap_memory());
+}
