@@ -100,7 +100,11 @@ pub struct EngineInfo {
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub iface: String,
+    /// The interface's driver (`ethtool -i`).
+    pub driver: String,
     pub xdp_mode: String,
+    /// Where the flow-to-worker mapping comes from: the NIC's RSS, or software and why.
+    pub rss: String,
     pub workers: Vec<WorkerJson>,
     /// XDP counters of the device's rx queues that no worker served.
     pub unserved: Vec<(u32, QueueCounters)>,
@@ -114,6 +118,11 @@ pub struct WorkerJson {
     pub queue: u32,
     pub core: Option<usize>,
     pub pinned: bool,
+    /// The queue's socket runs in zero-copy mode (else copy mode).
+    pub zero_copy: bool,
+    /// Bound with XDP_USE_NEED_WAKEUP: TX kicks and fill-ring wakeups happen only when
+    /// the kernel asks (`datapath.tx_kicks`, `datapath.fill_wakeups`).
+    pub need_wakeup: bool,
     pub xdp: QueueCounters,
     pub stack: crate::stack::StackCounters,
     /// Per-connection TCP counters summed over the worker's connections.
@@ -136,12 +145,23 @@ pub struct WorkerJson {
     pub sockets: Vec<crate::stack::SocketInfo>,
 }
 
-fn worker_json(r: WorkerReport, program: &SteerProgram, sockets: Vec<crate::stack::SocketInfo>) -> WorkerJson {
+/// What the device and its queues run with, for the report and `bypass stat`.
+struct DeviceInfo {
+    driver: String,
+    xdp_mode: String,
+    rss: Arc<RssShared>,
+    /// Per served queue: zero-copy.
+    zero_copy: Vec<bool>,
+}
+
+fn worker_json(r: WorkerReport, program: &SteerProgram, dev: &DeviceInfo, sockets: Vec<crate::stack::SocketInfo>) -> WorkerJson {
     WorkerJson {
         index: r.index,
         queue: r.queue_id,
         core: r.core,
         pinned: r.pinned,
+        zero_copy: dev.zero_copy.get(r.index).copied().unwrap_or(false),
+        need_wakeup: true,
         xdp: program.counters(r.queue_id),
         stack: r.stack,
         tcp: r.tcp,
@@ -163,17 +183,20 @@ fn worker_json(r: WorkerReport, program: &SteerProgram, sockets: Vec<crate::stac
 
 /// The answer to `bypass stat`: every worker's counters and sockets, taken from the
 /// workers themselves (each answers at its next loop; a busy worker within microseconds).
-fn snapshot(iface: &str, program: &SteerProgram, workers: &[crossbeam::channel::Sender<runtime::SnapshotRequest>]) -> String {
+fn snapshot(iface: &str, program: &SteerProgram, dev: &DeviceInfo, workers: &[crossbeam::channel::Sender<runtime::SnapshotRequest>]) -> String {
     let mut out = Vec::new();
     for w in workers {
         let (tx, rx) = crossbeam::channel::bounded(1);
         if w.try_send(tx).is_ok() {
             if let Ok((r, sockets)) = rx.recv_timeout(Duration::from_secs(2)) {
-                out.push(worker_json(r, program, sockets));
+                out.push(worker_json(r, program, dev, sockets));
             }
         }
     }
-    let v = serde_json::json!({ "iface": iface, "pid": std::process::id(), "workers": out });
+    let v = serde_json::json!({
+        "iface": iface, "pid": std::process::id(), "driver": dev.driver, "xdp_mode": dev.xdp_mode,
+        "rss": dev.rss.current().source, "workers": out,
+    });
     v.to_string()
 }
 
@@ -252,7 +275,15 @@ fn run_kernel(
             Err(_) => return err("kernel worker panicked"),
         }
     }
-    Ok(Report { iface: args.iface.clone(), xdp_mode: "none (kernel backend)".into(), workers: Vec::new(), unserved: Vec::new(), pcap: None })
+    Ok(Report {
+        iface: args.iface.clone(),
+        driver: crate::xsk::ethtool::driver(&args.iface).unwrap_or_else(|| "unknown".into()),
+        xdp_mode: "none (kernel backend)".into(),
+        rss: "none (kernel backend)".into(),
+        workers: Vec::new(),
+        unserved: Vec::new(),
+        pcap: None,
+    })
 }
 
 /// The kernel backend's TCP settings from the engine's options: those Linux has a socket
@@ -462,6 +493,12 @@ pub fn run_with(
         rss: Some(rss.clone()),
     };
     let zero_copy = xsks.iter().all(|x| x.is_zero_copy());
+    let dev = DeviceInfo {
+        driver: crate::xsk::ethtool::driver(&iface.name).unwrap_or_else(|| "unknown".into()),
+        xdp_mode: xdp_mode.clone(),
+        rss: rss.clone(),
+        zero_copy: xsks.iter().map(|x| x.is_zero_copy()).collect(),
+    };
     let pcap = match &args.pcap {
         Some(path) => Some(
             crate::pcap::PcapWriter::start(path, args.pcap_max_mb << 20)
@@ -517,7 +554,7 @@ pub fn run_with(
     // (install_signals false) gets the `ready` callback instead.
     if install_signals {
         println!(
-        "bypass: ready on {} ({} XDP, {} mode), mac {}, mtu {}, {} queue(s), cores {:?}, addresses {}, rss {}",
+        "bypass: ready on {} ({} XDP, {} mode), mac {}, mtu {}, {} queue(s), cores {:?}, addresses {}, driver {}, rss {}",
         iface.name,
         xdp_mode,
         if zero_copy { "zero-copy" } else { "copy" },
@@ -526,6 +563,7 @@ pub fn run_with(
         queues,
         cores.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>(),
         ips.join(" "),
+        dev.driver,
         rss.current().source
         );
     }
@@ -535,7 +573,8 @@ pub fn run_with(
     std::thread::scope(|scope| {
         if let Some(c) = control.as_ref() {
             let (stop, program, control_tx, iface_name) = (&stop, &program, &control_tx, &iface_name);
-            scope.spawn(move || c.serve(stop, |_req| snapshot(iface_name, program, control_tx)));
+            let dev = &dev;
+            scope.spawn(move || c.serve(stop, |_req| snapshot(iface_name, program, dev, control_tx)));
         }
         let mut ticks = 0u32;
         while !stop.load(Ordering::Relaxed) {
@@ -560,7 +599,7 @@ pub fn run_with(
             Err(e) => failure = Some(e),
         }
     }
-    let workers = reports.into_iter().map(|r| worker_json(r, &program, Vec::new())).collect();
+    let workers = reports.into_iter().map(|r| worker_json(r, &program, &dev, Vec::new())).collect();
     let device_queues = iface.rx_queues.max(IfaceInfo::rx_queue_count(&iface.name));
     let unserved = (queues..device_queues.min(crate::xsk::MAX_QUEUES)).map(|q| (q, program.counters(q))).collect();
     let pcap = match pcap.map(|p| p.finish()) {
@@ -575,7 +614,7 @@ pub fn run_with(
     if let Some(e) = failure {
         return err(e);
     }
-    Ok(Report { iface: iface.name, xdp_mode, workers, unserved, pcap })
+    Ok(Report { iface: iface.name, driver: dev.driver, xdp_mode, rss: dev.rss.current().source.clone(), workers, unserved, pcap })
 }
 
 #[cfg(test)]

@@ -95,6 +95,12 @@ while read -r name drv prog mode _reference; do
   if [[ -n $served ]] && (( rxq > served )); then
     ethtool -X "$iface" equal "$served" 2>&1 | sed "s/^/ethtool -X: /" >>"$LAB/guest.log"
     log "$name: $iface has $rxq rx queues, $served served: ethtool -X $iface equal $served"
+    # The engine re-reads the table every second and logs the change: traffic starts
+    # once flows map to the queues as the NIC now sends them.
+    if [[ $prog == engine ]] && grep -q "rss nic" "$LAB/$name.out"; then
+      for _ in $(seq 50); do grep -q "RSS of $iface changed" "$LAB/$name.out" && break; sleep 0.1; done
+      grep -q "RSS of $iface changed" "$LAB/$name.out" || log "$name: the engine did not report the RSS change"
+    fi
   fi
   # The NIC's view while the program runs: channels and the RSS indirection table.
   { ethtool -l "$iface"; ethtool -x "$iface"; } >"$LAB/$name.rss" 2>&1

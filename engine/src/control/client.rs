@@ -168,11 +168,14 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, u64)>) {
 
 /// Per-worker counters, zeros left out.
 pub fn counters(v: &Value) -> String {
-    let mut s = format!("engine pid {} on {}\n", v["pid"], v["iface"].as_str().unwrap_or("?"));
+    let text = |k: &str| v[k].as_str().unwrap_or("?").to_string();
+    let mut s = format!("engine pid {} on {} (driver {}, {} XDP, rss {})\n", v["pid"], text("iface"), text("driver"), text("xdp_mode"), text("rss"));
     for w in v["workers"].as_array().into_iter().flatten() {
         let mut c = Vec::new();
         flatten("", w, &mut c);
-        s.push_str(&format!("worker {}:\n", w["index"]));
+        let mode = if w["zero_copy"].as_bool() == Some(true) { "zero-copy" } else { "copy" };
+        let wake = if w["need_wakeup"].as_bool() == Some(true) { ", need_wakeup" } else { "" };
+        s.push_str(&format!("worker {} (queue {}, {mode}{wake}):\n", w["index"], w["queue"]));
         for (k, x) in c.into_iter().filter(|(k, x)| *x != 0 && k != "index") {
             s.push_str(&format!("  {k:<44} {x}\n"));
         }

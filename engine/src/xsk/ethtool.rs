@@ -111,3 +111,23 @@ fn tcp4_fields(sock: &OwnedFd, iface: &str) -> Option<bool> {
     let all = RXH_IP_SRC | RXH_IP_DST | RXH_L4_B_0_1 | RXH_L4_B_2_3;
     Some(data & all == all)
 }
+
+const ETHTOOL_GDRVINFO: u32 = 0x03;
+
+/// The name of `iface`'s driver (`ethtool -i`): from sysfs, else `ETHTOOL_GDRVINFO`
+/// (virtual devices such as veth have no `device` link).
+pub fn driver(iface: &str) -> Option<String> {
+    if let Ok(p) = std::fs::read_link(format!("/sys/class/net/{iface}/device/driver")) {
+        if let Some(name) = p.file_name() {
+            return Some(name.to_string_lossy().into_owned());
+        }
+    }
+    let sock = ioctl_socket().ok()?;
+    // `struct ethtool_drvinfo`: cmd, then driver[32], version[32], ... (196 bytes).
+    let mut b = [0u8; 256];
+    b[0..4].copy_from_slice(&ETHTOOL_GDRVINFO.to_ne_bytes());
+    ethtool(&sock, iface, &mut b).ok()?;
+    let name = &b[4..36];
+    let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+    (end > 0).then(|| String::from_utf8_lossy(&name[..end]).into_owned())
+}
