@@ -400,6 +400,9 @@ pub fn run_with(
             return err(format!("--gateway {gw} is not on any --ip subnet"));
         }
     }
+    if args.busy_poll_budget > 0 && args.poll != runtime::PollMode::Busy {
+        return err("--busy-poll-budget needs --poll busy (a sleeping worker cannot drive the NIC's NAPI)");
+    }
     if let QueueCount::N(n) = args.queues {
         if n > iface.rx_queues {
             return err(format!("--queues {n} exceeds the {} rx queue(s) of {}", iface.rx_queues, iface.name));
@@ -448,6 +451,7 @@ pub fn run_with(
         frame_count: args.frames,
         ring_size: args.ring_size,
         zero_copy: args.zero_copy,
+        busy_poll_budget: args.busy_poll_budget,
         ..QueueConfig::default()
     };
     let mut xsks: Vec<XskQueue> = Vec::new();

@@ -39,11 +39,15 @@ pub struct QueueConfig {
     /// Frames taken from/put on a ring per call.
     pub batch: usize,
     pub zero_copy: ZeroCopy,
+    /// Preferred busy polling (Linux 5.11+): the worker drives the driver's NAPI itself,
+    /// `busy_poll_budget` packets per poll (`SO_PREFER_BUSY_POLL`, `SO_BUSY_POLL`,
+    /// `SO_BUSY_POLL_BUDGET`); 0 leaves it off.
+    pub busy_poll_budget: u16,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        QueueConfig { frame_size: 4096, frame_count: 4096, ring_size: 2048, batch: 64, zero_copy: ZeroCopy::Auto }
+        QueueConfig { frame_size: 4096, frame_count: 4096, ring_size: 2048, batch: 64, zero_copy: ZeroCopy::Auto, busy_poll_budget: 0 }
     }
 }
 
@@ -89,6 +93,8 @@ pub struct QueueStats {
     pub tx_rekicks: u64,
     /// Fill-ring wakeups (poll) the kernel asked for.
     pub fill_wakeups: u64,
+    /// recvfrom() calls that drove the driver's NAPI (preferred busy polling only).
+    pub busy_polls: u64,
 }
 
 /// Kernel-side AF_XDP statistics (XDP_STATISTICS).
@@ -123,6 +129,9 @@ pub struct XskQueue {
     tap: Option<crate::pcap::PcapTap>,
     /// Why zero-copy was refused when `--zero-copy auto` fell back to copy mode.
     zero_copy_refusal: Option<String>,
+    /// Preferred busy polling is on: the driver raises no interrupts for this queue while
+    /// the worker polls, so every TX kick and an empty RX pass call into the kernel.
+    busy_poll: bool,
 }
 
 impl std::fmt::Debug for XskQueue {
@@ -160,7 +169,14 @@ impl XskQueue {
         // asynchronously: retry EBUSY for a while, so a restart works at once.
         let deadline = std::time::Instant::now() + BUSY_RETRY_FOR;
         loop {
-            if let Some(q) = Self::try_bind(cfg, attempts, &umem, &descs, &iface, queue_id, &mut last_err)? {
+            if let Some(mut q) = Self::try_bind(cfg, attempts, &umem, &descs, &iface, queue_id, &mut last_err)? {
+                if cfg.busy_poll_budget > 0 {
+                    super::sys::set_busy_poll(q.fd(), BUSY_POLL_USECS, cfg.busy_poll_budget).map_err(|e| XskError::Socket {
+                        queue_id,
+                        reason: format!("cannot turn on preferred busy polling ({e}; it needs Linux 5.11+): drop --busy-poll-budget"),
+                    })?;
+                    q.busy_poll = true;
+                }
                 return Ok(q);
             }
             if !last_err.contains("os error 16") || std::time::Instant::now() >= deadline {
@@ -215,6 +231,7 @@ impl XskQueue {
                         stats: QueueStats::default(),
                         tap: None,
                         zero_copy_refusal,
+                        busy_poll: false,
                     }));
                 }
                 Ok(_) => return Err(XskError::Socket { queue_id, reason: "UMEM already bound".into() }),
@@ -396,7 +413,7 @@ impl XskQueue {
             }
         }
         let mut left = self.tx_on_ring();
-        if left == 0 || (self.zero_copy && !self.tx.needs_wakeup()) {
+        if left == 0 || (self.zero_copy && !self.busy_poll && !self.tx.needs_wakeup()) {
             return n;
         }
         if n == 0 {
@@ -426,6 +443,21 @@ impl XskQueue {
         self.tx_pending.len() + self.tx_on_ring() as usize
     }
 
+    /// With preferred busy polling, runs the driver's NAPI from this thread (a
+    /// zero-length `recvfrom`, as the kernel's AF_XDP busy-poll sample does when a pass
+    /// found nothing): interrupts stay off while the worker polls, so nothing else would.
+    pub fn drive_napi(&mut self) {
+        if self.busy_poll {
+            self.stats.busy_polls += 1;
+            super::sys::recv_nothing(self.fd());
+        }
+    }
+
+    /// Preferred busy polling is on for this queue.
+    pub fn is_busy_polling(&self) -> bool {
+        self.busy_poll
+    }
+
     /// Kicks TX again without new frames (when the ring had pending descs and the kernel
     /// stopped; e.g. after ENOBUFS).
     pub fn kick(&mut self) {
@@ -435,6 +467,9 @@ impl XskQueue {
         }
     }
 }
+
+/// `SO_BUSY_POLL` with preferred busy polling: how long one poll may spin in the kernel.
+const BUSY_POLL_USECS: u32 = 20;
 
 /// How long a bind that finds the queue busy is retried.
 const BUSY_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(3);

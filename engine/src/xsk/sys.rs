@@ -168,3 +168,33 @@ fn poll_in(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<bool> {
         }
     }
 }
+
+const SO_BUSY_POLL: libc::c_int = 46;
+const SO_PREFER_BUSY_POLL: libc::c_int = 69;
+const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
+
+/// Preferred busy polling on an AF_XDP socket (Linux 5.11+): the application's polls run
+/// the driver's NAPI for up to `usecs`, `budget` packets at a time, and the driver keeps
+/// its interrupts off while the application keeps polling (with the device's
+/// `napi_defer_hard_irqs` and `gro_flush_timeout` set).
+pub fn set_busy_poll(fd: BorrowedFd<'_>, usecs: u32, budget: u16) -> io::Result<()> {
+    for (opt, v) in [(SO_PREFER_BUSY_POLL, 1), (SO_BUSY_POLL, usecs as libc::c_int), (SO_BUSY_POLL_BUDGET, budget as libc::c_int)] {
+        // SAFETY: passes a pointer to a live c_int and its size; `fd` is an open socket
+        // for the call's duration.
+        let rc = unsafe {
+            libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, opt, (&v as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t)
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// A zero-length, non-blocking `recvfrom` on `fd`: on a busy-polling AF_XDP socket it
+/// runs the driver's NAPI; its result carries nothing.
+pub fn recv_nothing(fd: BorrowedFd<'_>) {
+    // SAFETY: a null buffer of length 0 and null address pointers are valid for
+    // recvfrom; `fd` is an open socket for the call's duration.
+    let _ = unsafe { libc::recvfrom(fd.as_raw_fd(), std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut()) };
+}
