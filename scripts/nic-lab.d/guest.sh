@@ -64,10 +64,17 @@ while read -r name drv prog mode _reference; do
     log "$name: no $drv interface"; put "$LAB/$name.exit" not-ready; continue
   fi
   case $prog in
-    engine)
+    engine|engine-busy)
       cmd=("$REPO/target/release/bypass" run --iface "$iface" --ip "${ADDR[$drv]}/24" --xdp-mode native
            --zero-copy "$mode" --report-json "$LAB/$name.report.json"
            --serve tcp-echo:7 --serve discard:9 --serve chargen:19 --serve http-echo:80)
+      if [[ $prog == engine-busy ]]; then
+        # Preferred busy polling as docs/real-nics.md tells users to set it up: the
+        # device defers its interrupts, the workers drive its NAPI.
+        cmd+=(--poll busy --busy-poll-budget 64)
+        echo 2 >"/sys/class/net/$iface/napi_defer_hard_irqs"
+        echo 200000 >"/sys/class/net/$iface/gro_flush_timeout"
+      fi
       ready='^bypass: ready' ;;
     reflect)
       cmd=("$LAB/xsk-reflect" "$iface" all "$mode" "${ADDR[$drv]}")
@@ -97,7 +104,7 @@ while read -r name drv prog mode _reference; do
     log "$name: $iface has $rxq rx queues, $served served: ethtool -X $iface equal $served"
     # The engine re-reads the table every second and logs the change: traffic starts
     # once flows map to the queues as the NIC now sends them.
-    if [[ $prog == engine ]] && grep -q "rss nic" "$LAB/$name.out"; then
+    if [[ $prog == engine* ]] && grep -q "rss nic" "$LAB/$name.out"; then
       for _ in $(seq 50); do grep -q "RSS of $iface changed" "$LAB/$name.out" && break; sleep 0.1; done
       grep -q "RSS of $iface changed" "$LAB/$name.out" || log "$name: the engine did not report the RSS change"
     fi
@@ -112,6 +119,9 @@ while read -r name drv prog mode _reference; do
   wait "$pid"; rc=$?
   # libxdp's program outlives the reflector when the reflector attached it itself.
   [[ $prog == reflect ]] && ip link set dev "$iface" xdp off 2>/dev/null
+  if [[ $prog == engine-busy ]]; then
+    echo 0 >"/sys/class/net/$iface/napi_defer_hard_irqs"; echo 0 >"/sys/class/net/$iface/gro_flush_timeout"
+  fi
   dmesg >"$LAB/$name.dmesg" 2>&1
   ethtool -S "$iface" >"$LAB/$name.nicstats" 2>&1
   log "$name: exit $rc"
