@@ -24,3 +24,6 @@ pub mod runtime;
 pub mod rss;
 pub mod stack;
 pub mod tcp;
+
+#[cfg(test)]
+mod layering_tests;
