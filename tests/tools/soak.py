@@ -550,6 +550,10 @@ def run_phases():
             # The peer vanishes for longer than the engine's retransmission budget: its
             # connections with data in flight must time out (and be freed: the RSS check),
             # and new ones must work once the link is back.
+            # One transfer certainly has data in flight when the link goes down (the mixed
+            # load may happen to have none at that instant): a large chargen download,
+            # read continuously, already flowing.
+            victim = start_victim_download()
             before, _ = ENGINE.stat()
             subprocess.run(["ip", "link", "set", PEER_IF, "down"])
             stop.wait(VANISH_SECS)
@@ -582,6 +586,28 @@ def run_phases():
             set_loss(False)
         if phase == "kill":
             break
+
+
+def start_victim_download():
+    """A chargen download of 1 GiB, read by a thread until it fails; returns once the
+    first 64 KiB arrived (None if it never started)."""
+    try:
+        s = connect(19, timeout=30)
+        s.sendall(b"%d\n" % (1 << 30))
+        recv_exact(s, 64 << 10)
+    except (OSError, EOFError) as e:
+        log(f"flap: the in-flight download did not start: {e!r}")
+        return None
+
+    def drain():
+        try:
+            while s.recv(1 << 20):
+                pass
+        except OSError:
+            pass
+        s.close()
+    threading.Thread(target=drain, daemon=True).start()
+    return s
 
 
 def ping():
