@@ -76,6 +76,14 @@ while read -r name drv prog mode _reference; do
         echo 200000 >"/sys/class/net/$iface/gro_flush_timeout"
       fi
       ready='^bypass: ready' ;;
+    active)
+      # Active opens from the engine (the host runs an echo server on .1:9000). RSS is
+      # left as the driver set it, spread over every rx queue, the unserved XDP queue
+      # pairs included: the engine must pick ports whose replies reach its own queues.
+      cmd=("$REPO/target/release/examples/active_opens" --iface "$iface" --ip "${ADDR[$drv]}/24" --xdp-mode native
+           --zero-copy "$mode" --report-json "$LAB/$name.report.json" --server "${ADDR[$drv]%.2}.1:9000"
+           --conns 200)
+      ready='^active_opens: ready' ;;
     reflect)
       cmd=("$LAB/xsk-reflect" "$iface" all "$mode" "${ADDR[$drv]}")
       ready='^xsk-reflect: ready' ;;
@@ -112,7 +120,12 @@ while read -r name drv prog mode _reference; do
   # The NIC's view while the program runs: channels and the RSS indirection table.
   { ethtool -l "$iface"; ethtool -x "$iface"; } >"$LAB/$name.rss" 2>&1
   put "$LAB/$name.ready" "$(grep -E "$ready" "$LAB/$name.out" | head -1)"
-  wait_file "$LAB/$name.stop" 900 || log "$name: the host never said stop"
+  if [[ $prog == active ]]; then
+    # It ends by itself once its connections are done.
+    for _ in $(seq 1500); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  else
+    wait_file "$LAB/$name.stop" 900 || log "$name: the host never said stop"
+  fi
   kill -INT "$pid" 2>/dev/null
   for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null

@@ -163,10 +163,11 @@ pub fn pick_local_port(
         return None;
     }
     let span = hi - lo + 1;
-    (0..span).map(|i| (lo + (offset as u32 + i) % span) as u16).find(|&port| {
-        let key = FlowKey { local, local_port: port, remote, remote_port };
-        rss.owner(&key, workers) == worker && !in_use(port)
-    })
+    let ports = || (0..span).map(|i| (lo + (offset as u32 + i) % span) as u16);
+    let key = |port| FlowKey { local, local_port: port, remote, remote_port };
+    // A port this worker owns, and never one whose replies the NIC's table sends to a
+    // queue no worker serves (they would be dropped there).
+    ports().find(|&p| rss.owner(&key(p), workers) == worker && rss.queue(&key(p)).is_none_or(|q| q < workers) && !in_use(p))
 }
 
 /// The Toeplitz hash of `input` under `key` (key at least input + 4 bytes long).
@@ -295,6 +296,21 @@ mod tests {
         for worker in 0..4 {
             for k in 0..20u16 {
                 let p = pick_local_port(l, r, 80, worker, 4, &rss, 32768..=60999, k * 977, |_| false).unwrap();
+                assert_eq!(rss.queue(&FlowKey { local: l, local_port: p, remote: r, remote_port: 80 }), Some(worker));
+            }
+        }
+    }
+
+    /// A table that also names queues no worker serves (virtio_net's XDP queue pairs
+    /// before `ethtool -X`): active opens take only ports whose replies reach their queue.
+    #[test]
+    fn picked_ports_avoid_queues_no_worker_serves() {
+        let (l, r) = (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1));
+        let table: Vec<u32> = (0..128).map(|i| i % 6).collect();
+        let rss = RssMap::nic(&RSS_KEY, &table, true, "t").unwrap();
+        for worker in 0..4 {
+            for k in 0..50u16 {
+                let p = pick_local_port(l, r, 80, worker, 4, &rss, 32768..=60999, k * 613, |_| false).unwrap();
                 assert_eq!(rss.queue(&FlowKey { local: l, local_port: p, remote: r, remote_port: 80 }), Some(worker));
             }
         }
