@@ -403,6 +403,9 @@ pub fn run_with(
     if args.busy_poll_budget > 0 && args.poll != runtime::PollMode::Busy {
         return err("--busy-poll-budget needs --poll busy (a sleeping worker cannot drive the NIC's NAPI)");
     }
+    if args.busy_poll_budget > 0 {
+        tracing::warn!("--busy-poll-budget is experimental: in the NIC lab traffic stalled with it on virtio_net zero-copy (docs/real-nics.md)");
+    }
     if let QueueCount::N(n) = args.queues {
         if n > iface.rx_queues {
             return err(format!("--queues {n} exceeds the {} rx queue(s) of {}", iface.rx_queues, iface.name));
