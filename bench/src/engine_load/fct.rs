@@ -6,6 +6,7 @@
 //! can read the server's counters between groups); worker 0 runs them, other workers
 //! idle. Times come from the nanosecond clock.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +18,7 @@ use super::{ClientEngine, ClientEngineOpts};
 use crate::fct::client::MAX_CONSECUTIVE_TIMEOUTS;
 use crate::fct::plan::{Conn, Group, Kind, Ports};
 use crate::fct::summary::{Outcome, Outcomes};
-use crate::fct::{check_chargen, first_difference, transfer_bytes};
+use crate::fct::{check_chargen, first_difference, stamp_transfer, transfer_bytes};
 
 /// What the driving thread and the generator share.
 #[derive(Default)]
@@ -57,6 +58,9 @@ struct FctGen {
     i: usize,
     st: St,
     fd: Option<Fd>,
+    /// Echo and upload bytes by size, made before the engine started (see
+    /// [`stamp_transfer`]); the current transfer's buffer is taken out while it runs.
+    payloads: HashMap<usize, Vec<u8>>,
     data: Vec<u8>,
     sent: usize,
     got: u64,
@@ -83,7 +87,16 @@ impl FctGen {
             self.outcomes.skipped(g.transfers - self.i, &format!("not run after {MAX_CONSECUTIVE_TIMEOUTS} timeouts in a row"));
             return self.end_job(io);
         }
-        self.data = if matches!(g.kind, Kind::Echo | Kind::Upload) { transfer_bytes(g.size as usize, self.i as u64 + 1) } else { Vec::new() };
+        let done = std::mem::take(&mut self.data);
+        if !done.is_empty() {
+            self.payloads.insert(done.len(), done);
+        }
+        if matches!(g.kind, Kind::Echo | Kind::Upload) {
+            let size = g.size as usize;
+            // Prepared in `FctClient::start` for every echo/upload size of the plan.
+            self.data = self.payloads.remove(&size).unwrap_or_else(|| transfer_bytes(size, 0));
+            stamp_transfer(&mut self.data, self.i as u64 + 1);
+        }
         self.sent = 0;
         self.got = 0;
         match self.fd {
@@ -329,6 +342,10 @@ impl FctClient {
     pub fn start(opts: &ClientEngineOpts, target: Ipv4Addr, ports: Ports, jobs: Vec<Group>, timeout: Duration) -> anyhow::Result<FctClient> {
         let shared = Arc::new(FctShared::default());
         let (sh, js) = (shared.clone(), jobs.clone());
+        let mut sizes: Vec<usize> = jobs.iter().filter(|g| matches!(g.kind, Kind::Echo | Kind::Upload)).map(|g| g.size as usize).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        let payloads: HashMap<usize, Vec<u8>> = sizes.into_iter().map(|n| (n, transfer_bytes(n, 0))).collect();
         let factory: AppFactory = Arc::new(move |worker| -> Box<dyn Application> {
             if worker != 0 {
                 return Box::new(Idle);
@@ -344,6 +361,7 @@ impl FctClient {
                 i: 0,
                 st: St::Idle,
                 fd: None,
+                payloads: payloads.clone(),
                 data: Vec::new(),
                 sent: 0,
                 got: 0,
