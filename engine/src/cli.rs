@@ -49,10 +49,11 @@ pub struct RunArgs {
     /// busy: spin (lowest latency); adaptive: sleep in poll() when idle.
     #[arg(long, value_enum, default_value = "busy")]
     pub poll: PollMode,
-    /// Experimental, with --poll busy on a NIC: preferred busy polling, the worker running
-    /// the driver's NAPI itself, N packets per poll (e.g. 64), with the device's
-    /// napi_defer_hard_irqs and gro_flush_timeout set (docs/real-nics.md). In the NIC lab
-    /// traffic stalled with it on virtio_net zero-copy: not for production. 0: off.
+    /// With --poll busy on a NIC: busy polling, the worker running the driver's NAPI
+    /// itself, N packets per poll (e.g. 64), with the device's napi_defer_hard_irqs and
+    /// gro_flush_timeout set (docs/real-nics.md). Preferred (interrupts off while polling)
+    /// except on drivers that transmit zero-copy frames from a NAPI of their own
+    /// (virtio_net). 0: off.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub busy_poll_budget: u16,
     #[arg(long, value_enum, default_value = "auto")]

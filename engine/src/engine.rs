@@ -123,6 +123,10 @@ pub struct WorkerJson {
     /// Bound with XDP_USE_NEED_WAKEUP: TX kicks and fill-ring wakeups happen only when
     /// the kernel asks (`datapath.tx_kicks`, `datapath.fill_wakeups`).
     pub need_wakeup: bool,
+    /// `--busy-poll-budget`: "off", "preferred" (`SO_PREFER_BUSY_POLL`: interrupts off
+    /// while the worker polls) or "plain" (without it: a driver that transmits zero-copy
+    /// frames from a NAPI of its own, see `xsk::zc_tx_in_own_napi`).
+    pub busy_poll: &'static str,
     pub xdp: QueueCounters,
     pub stack: crate::stack::StackCounters,
     /// Per-connection TCP counters summed over the worker's connections.
@@ -152,6 +156,8 @@ struct DeviceInfo {
     rss: Arc<RssShared>,
     /// Per served queue: zero-copy.
     zero_copy: Vec<bool>,
+    /// Per served queue: how it busy-polls (see [`WorkerJson::busy_poll`]).
+    busy_poll: Vec<&'static str>,
 }
 
 fn worker_json(r: WorkerReport, program: &SteerProgram, dev: &DeviceInfo, sockets: Vec<crate::stack::SocketInfo>) -> WorkerJson {
@@ -162,6 +168,7 @@ fn worker_json(r: WorkerReport, program: &SteerProgram, dev: &DeviceInfo, socket
         pinned: r.pinned,
         zero_copy: dev.zero_copy.get(r.index).copied().unwrap_or(false),
         need_wakeup: true,
+        busy_poll: dev.busy_poll.get(r.index).copied().unwrap_or("off"),
         xdp: program.counters(r.queue_id),
         stack: r.stack,
         tcp: r.tcp,
@@ -403,9 +410,6 @@ pub fn run_with(
     if args.busy_poll_budget > 0 && args.poll != runtime::PollMode::Busy {
         return err("--busy-poll-budget needs --poll busy (a sleeping worker cannot drive the NIC's NAPI)");
     }
-    if args.busy_poll_budget > 0 {
-        tracing::warn!("--busy-poll-budget is experimental: in the NIC lab traffic stalled with it on virtio_net zero-copy (docs/real-nics.md)");
-    }
     if let QueueCount::N(n) = args.queues {
         if n > iface.rx_queues {
             return err(format!("--queues {n} exceeds the {} rx queue(s) of {}", iface.rx_queues, iface.name));
@@ -505,6 +509,14 @@ pub fn run_with(
         xdp_mode: xdp_mode.clone(),
         rss: rss.clone(),
         zero_copy: xsks.iter().map(|x| x.is_zero_copy()).collect(),
+        busy_poll: xsks
+            .iter()
+            .map(|x| match (x.is_busy_polling(), x.is_busy_poll_preferred()) {
+                (false, _) => "off",
+                (true, true) => "preferred",
+                (true, false) => "plain",
+            })
+            .collect(),
     };
     let pcap = match &args.pcap {
         Some(path) => Some(

@@ -175,7 +175,11 @@ pub fn counters(v: &Value) -> String {
         flatten("", w, &mut c);
         let mode = if w["zero_copy"].as_bool() == Some(true) { "zero-copy" } else { "copy" };
         let wake = if w["need_wakeup"].as_bool() == Some(true) { ", need_wakeup" } else { "" };
-        s.push_str(&format!("worker {} (queue {}, {mode}{wake}):\n", w["index"], w["queue"]));
+        let busy = match w["busy_poll"].as_str() {
+            Some("off") | None => String::new(),
+            Some(m) => format!(", busy poll {m}"),
+        };
+        s.push_str(&format!("worker {} (queue {}, {mode}{wake}{busy}):\n", w["index"], w["queue"]));
         for (k, x) in c.into_iter().filter(|(k, x)| *x != 0 && k != "index") {
             s.push_str(&format!("  {k:<44} {x}\n"));
         }

@@ -173,12 +173,12 @@ const SO_BUSY_POLL: libc::c_int = 46;
 const SO_PREFER_BUSY_POLL: libc::c_int = 69;
 const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
 
-/// Preferred busy polling on an AF_XDP socket (Linux 5.11+): the application's polls run
-/// the driver's NAPI for up to `usecs`, `budget` packets at a time, and the driver keeps
-/// its interrupts off while the application keeps polling (with the device's
-/// `napi_defer_hard_irqs` and `gro_flush_timeout` set).
-pub fn set_busy_poll(fd: BorrowedFd<'_>, usecs: u32, budget: u16) -> io::Result<()> {
-    for (opt, v) in [(SO_PREFER_BUSY_POLL, 1), (SO_BUSY_POLL, usecs as libc::c_int), (SO_BUSY_POLL_BUDGET, budget as libc::c_int)] {
+/// Busy polling on an AF_XDP socket (Linux 5.11+): the application's polls run the
+/// driver's NAPI for up to `usecs`, `budget` packets at a time; with `prefer`
+/// (`SO_PREFER_BUSY_POLL`) the driver also keeps its interrupts off while the application
+/// keeps polling (with the device's `napi_defer_hard_irqs` and `gro_flush_timeout` set).
+pub fn set_busy_poll(fd: BorrowedFd<'_>, usecs: u32, budget: u16, prefer: bool) -> io::Result<()> {
+    for (opt, v) in [(SO_PREFER_BUSY_POLL, prefer as libc::c_int), (SO_BUSY_POLL, usecs as libc::c_int), (SO_BUSY_POLL_BUDGET, budget as libc::c_int)] {
         // SAFETY: passes a pointer to a live c_int and its size; `fd` is an open socket
         // for the call's duration.
         let rc = unsafe {
