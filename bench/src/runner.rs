@@ -88,7 +88,7 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn start(s: &Setup, side: Side) -> Result<Server> {
+    pub(crate) fn start(s: &Setup, side: Side) -> Result<Server> {
         let poll = if side == Side::KernelBlocking { "adaptive" } else { "busy" };
         Server::start_with(s, side, 1, poll, &[])
     }
@@ -181,7 +181,7 @@ impl Server {
 
 /// Waits (up to 3 s) until this CPU's load from others is low, so a case does not start
 /// while something else is busy. Returns the busy fraction seen last.
-fn wait_quiet() -> f64 {
+pub(crate) fn wait_quiet() -> f64 {
     let mut busy = 1.0;
     for _ in 0..15 {
         busy = system_busy(Duration::from_millis(200));
@@ -532,6 +532,8 @@ fn measure_nginx(s: &Setup, case: &Case) -> Result<Figure> {
 enum Who {
     Server(Side),
     Nginx,
+    /// The no-stack floor under a ping-pong case (see [`crate::floor`]).
+    Floor(crate::floor::FloorClient),
 }
 
 impl Who {
@@ -539,6 +541,7 @@ impl Who {
         match self {
             Who::Server(side) => side.name(),
             Who::Nginx => "nginx",
+            Who::Floor(_) => "floor",
         }
     }
 }
@@ -574,6 +577,9 @@ pub fn run_all(s: &Setup, cases: &[Case], rounds: usize) -> Vec<CaseResult> {
         if let Some(side) = reference_side(c.name) {
             v.push(Who::Server(side));
         }
+        if let Some(f) = crate::floor::floor_for(c.name) {
+            v.push(Who::Floor(f));
+        }
         v
     };
     let total: usize = cases.iter().map(|c| servers(c).len() * rounds).sum();
@@ -589,6 +595,7 @@ pub fn run_all(s: &Setup, cases: &[Case], rounds: usize) -> Vec<CaseResult> {
                 let result = match w {
                     Who::Server(side) => measure(s, c, *side, round == 0),
                     Who::Nginx => measure_nginx(s, c).map(|f| (f, None)),
+                    Who::Floor(client) => crate::floor::measure_floor(s, *client).map(|f| (f, None)),
                 };
                 let f = match result {
                     Ok((f, check)) => {
@@ -632,7 +639,10 @@ pub fn run_all(s: &Setup, cases: &[Case], rounds: usize) -> Vec<CaseResult> {
             notes.push("no ratio: a side stopped short of the target, see why in the idle-connections table".into());
         }
         for (w, f) in who[2..].iter().zip(picked) {
-            r = r.with_reference(w.name(), f);
+            r = match w {
+                Who::Floor(fc) => r.with_floor(fc.client(), fc.server(), fc.compares(), f),
+                _ => r.with_reference(w.name(), f),
+            };
         }
         if !notes.is_empty() {
             r = r.with_note(notes.join("; "));
