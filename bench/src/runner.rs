@@ -37,6 +37,9 @@ pub struct Setup {
     /// engine-to-engine cases (None: skip them).
     pub client_engine: Option<(String, Ipv4Addr)>,
     pub client_cpu: usize,
+    /// `--profile`: the run directory `perf record` summaries go to; only the engine and
+    /// kernel sides run.
+    pub profile: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,6 +333,16 @@ pub fn measure(s: &Setup, case: &Case, side: Side, cross_check: bool) -> Result<
     let ip = if side.on_engine() { s.engine_ip } else { s.kernel_ip };
     let retransmits = |server: &Server| if side.on_engine() { server.engine_retransmits(&s.bypass) } else { read_tcp_retrans_segs(Some(server.pid)).ok() };
     let retrans_before = retransmits(&server);
+    let perf = match &s.profile {
+        Some(dir) => match crate::profile::Recording::start(dir, case.name, side.name(), s.server_cpu) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                server.stop();
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     let cpu_server = CpuSampler::for_pid(server.pid).ok();
     let cpu_client = CpuSampler::this_process().ok();
     let result = match (case.e2e, side, &s.client_engine) {
@@ -350,6 +363,12 @@ pub fn measure(s: &Setup, case: &Case, side: Side, cross_check: bool) -> Result<
     };
     let cpu_server = cpu_server.and_then(|c| c.finish().ok()).map(|u| u.cores);
     let cpu_client = cpu_client.and_then(|c| c.finish().ok()).map(|u| u.cores);
+    if let Some(p) = perf {
+        match p.finish() {
+            Ok(path) => eprint!("(profile: {}) ", path.display()),
+            Err(e) => eprint!("(profile failed: {e:#}) "),
+        }
+    }
     let memory = rss_bytes(server.pid).ok();
     let retrans_after = retransmits(&server);
     // wrk as an outside cross-check of the HTTP figure, against the same server.
@@ -571,6 +590,9 @@ pub fn run_all(s: &Setup, cases: &[Case], rounds: usize) -> Vec<CaseResult> {
     let rounds = rounds.max(1);
     let servers = |c: &Case| {
         let mut v = vec![Who::Server(Side::Engine), Who::Server(Side::Kernel)];
+        if s.profile.is_some() {
+            return v;
+        }
         if nginx && c.name.starts_with("http-keepalive") {
             v.push(Who::Nginx);
         }
@@ -593,7 +615,7 @@ pub fn run_all(s: &Setup, cases: &[Case], rounds: usize) -> Vec<CaseResult> {
                 n += 1;
                 eprint!("[{n:>2}/{total}] {:<22} {:<7} ", c.name, w.name());
                 let result = match w {
-                    Who::Server(side) => measure(s, c, *side, round == 0),
+                    Who::Server(side) => measure(s, c, *side, round == 0 && s.profile.is_none()),
                     Who::Nginx => measure_nginx(s, c).map(|f| (f, None)),
                     Who::Floor(client) => crate::floor::measure_floor(s, *client).map(|f| (f, None)),
                 };
