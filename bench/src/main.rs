@@ -200,7 +200,8 @@ fn main() {
             std::process::exit(1);
         }
     }
-    let failed = report.cases.iter().filter(|c| c.engine.value.is_nan() || c.kernel.value.is_nan()).count();
+    let no_floor = |c: &bypass_bench::report::CaseResult| c.floor.as_ref().is_some_and(|f| f.figure.value.is_nan());
+    let failed = report.cases.iter().filter(|c| c.engine.value.is_nan() || c.kernel.value.is_nan() || no_floor(c)).count();
     if failed > 0 {
         eprintln!("bypass-bench: {failed} case(s) produced no figure");
         std::process::exit(1);
@@ -209,7 +210,7 @@ fn main() {
     for f in &fct_failures {
         eprintln!("bypass-bench: FCT {f}");
     }
-    let errors: u64 = report.cases.iter().map(|c| c.engine.errors + c.kernel.errors).sum();
+    let errors: u64 = report.cases.iter().map(|c| c.engine.errors + c.kernel.errors + c.floor.as_ref().map_or(0, |f| f.figure.errors)).sum();
     if a.check && errors > 0 {
         eprintln!("bypass-bench: {errors} error(s) during the run");
         std::process::exit(1);
