@@ -145,12 +145,21 @@ fn parse_count(s: &str) -> Option<u64> {
     }
 }
 
-/// Self % in the kernel (`[k]` rows) and in user space (the rest), from `--sort sym`.
+/// Shares of the samples in the kernel (`[k]` rows) and in user space (the rest), from
+/// `--sort sym`, in percent of their sum (perf's rounded rows need not add up to 100).
 pub fn kernel_user_split(symbols: &Parsed) -> (f64, f64) {
     let kernel: f64 = symbols.rows.iter().filter(|r| r.marker == "k").map(|r| r.percent).sum();
     let user: f64 = symbols.rows.iter().filter(|r| r.marker != "k").map(|r| r.percent).sum();
-    (kernel, user)
+    let total = kernel + user;
+    if total > 0.0 {
+        (kernel * 100.0 / total, user * 100.0 / total)
+    } else {
+        (0.0, 0.0)
+    }
 }
+
+/// Commands listed by name in a summary; the rest are summed in one line.
+pub const TOP_COMMANDS: usize = 8;
 
 /// The summary text.
 pub fn render(title: &str, how: &str, symbols: &Parsed, comms: &Parsed, top: usize) -> String {
@@ -160,10 +169,14 @@ pub fn render(title: &str, how: &str, symbols: &Parsed, comms: &Parsed, top: usi
     let samples = symbols.samples.map_or_else(|| "unknown".into(), |n| n.to_string());
     let _ = writeln!(out, "samples: {samples} ({})", symbols.event.as_deref().unwrap_or("event unknown"));
     let (k, u) = kernel_user_split(symbols);
-    let _ = writeln!(out, "\nkernel {k:.1}%, user {u:.1}%  (self time, [k] symbols vs the rest)");
+    let _ = writeln!(out, "\nkernel {k:.1}%, user {u:.1}%  (of all samples: [k] symbols vs the rest)");
     let _ = writeln!(out, "\nby command (self %):");
-    for r in &comms.rows {
+    for r in comms.rows.iter().take(TOP_COMMANDS) {
         let _ = writeln!(out, "  {:>6.2}%  {}", r.percent, r.name);
+    }
+    if comms.rows.len() > TOP_COMMANDS {
+        let rest = &comms.rows[TOP_COMMANDS..];
+        let _ = writeln!(out, "  {:>6.2}%  {} other commands", rest.iter().map(|r| r.percent).sum::<f64>(), rest.len());
     }
     let _ = writeln!(out, "\ntop {} symbols by self % ([k] kernel, [.] user):", top.min(symbols.rows.len()));
     for r in symbols.rows.iter().take(top) {
@@ -201,7 +214,7 @@ mod tests {
         assert_eq!(p.rows.len(), 4);
         assert_eq!(p.rows[2], Row { percent: 2.70, marker: ".".into(), name: "<bypass::tcp::Tcb as core::ops::Drop>::drop".into() });
         let (k, u) = kernel_user_split(&p);
-        assert!((k - 5.40).abs() < 1e-9 && (u - 10.81).abs() < 1e-9, "{k} {u}");
+        assert!((k - 5.40 * 100.0 / 16.21).abs() < 1e-9 && (k + u - 100.0).abs() < 1e-9, "{k} {u}");
         let comms = parse_report("# Samples: 27K of event 'cpu-clock'\n    61.00%  bypass-w0\n    39.00%  swapper\n");
         assert_eq!(comms.samples, Some(27_000));
         assert_eq!(comms.rows[1], Row { percent: 39.0, marker: String::new(), name: "swapper".into() });
@@ -209,11 +222,17 @@ mod tests {
 
     #[test]
     fn summary_lists_split_commands_and_top_symbols() {
-        let comms = parse_report("    61.00%  bypass-w0\n    39.00%  swapper\n");
+        let mut comms = parse_report("    61.00%  bypass-w0\n    39.00%  swapper\n");
         let s = render("case x, engine side", "perf record -g -C 1", &parse_report(SYMS), &comms, 2);
         assert!(s.contains("samples: 148 (cpu-clock:pppH)"), "{s}");
-        assert!(s.contains("kernel 5.4%, user 10.8%"), "{s}");
+        assert!(s.contains("kernel 33.3%, user 66.7%"), "{s}");
         assert!(s.contains("   61.00%  bypass-w0"), "{s}");
         assert!(s.contains("top 2 symbols") && s.contains("[k] _raw_spin_lock") && !s.contains("Drop"), "{s}");
+        assert!(!s.contains("other commands"), "{s}");
+        // Past the first few commands, the rest is one line.
+        comms.rows = (0..TOP_COMMANDS + 3).map(|i| Row { percent: 1.5, marker: String::new(), name: format!("c{i}") }).collect();
+        let s = render("t", "h", &parse_report(SYMS), &comms, 2);
+        assert!(s.contains(&format!("c{}", TOP_COMMANDS - 1)) && !s.contains(&format!("c{}", TOP_COMMANDS)), "{s}");
+        assert!(s.contains("    4.50%  3 other commands"), "{s}");
     }
 }
