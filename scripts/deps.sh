@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(clang llvm libelf-dev zlib1g-dev m4 pkg-config make gcc iproute2 ethtool iputils-ping
       iputils-arping iptables nftables tshark libpcap-dev python3 procps util-linux curl wrk apache2-utils
-      nghttp2-client nginx-light sockperf iperf3)
+      nghttp2-client nginx-light sockperf iperf3 linux-perf)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -63,6 +63,11 @@ struct Args {
     /// Idle-connection ramp: stop when the server's memory grew by this many MiB.
     #[arg(long, value_name = "MIB", default_value_t = 8192)]
     idle_budget_mib: u64,
+    /// Profile one case (its exact name): `perf record -g` on the server CPU while the
+    /// engine side and then the kernel side run, once each; summaries go to
+    /// `profile-<case>-<side>.txt` in the run directory (see scripts/profile).
+    #[arg(long, value_name = "CASE")]
+    profile: Option<String>,
     /// Run only the flow-completion-time family (a short version of it is part of --quick).
     #[arg(long)]
     fct: bool,
@@ -111,7 +116,7 @@ fn main() {
         loss_via: a.fct_loss_via.clone(),
     };
     // The short FCT family is part of --quick (unless --only names other cases).
-    let run_fct = a.fct || (a.quick && a.only.as_deref().is_none_or(|o| "fct".contains(o)));
+    let run_fct = a.profile.is_none() && (a.fct || (a.quick && a.only.as_deref().is_none_or(|o| "fct".contains(o))));
     let fct_plan = match FctPlan::from_args(a.quick, &fct_args) {
         Ok(p) => p,
         Err(e) => {
@@ -133,6 +138,7 @@ fn main() {
         idle_budget: a.idle_budget_mib << 20,
         client_engine: a.client_iface.clone().zip(a.client_ip),
         client_cpu: a.client_cpu,
+        profile: None,
     };
     let mut cases = if a.fct { Vec::new() } else { runner::cases(a.quick) };
     if setup.client_engine.is_none() {
@@ -143,19 +149,42 @@ fn main() {
     }
     let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let mut report = Report::new(started);
+    let mut setup = setup;
+    let mut rounds = a.rounds;
+    if let Some(name) = &a.profile {
+        let all = runner::cases(false);
+        let names: Vec<&str> = all.iter().filter(|c| c.name != runner::IDLE_CASE && (c.e2e.is_none() || setup.client_engine.is_some())).map(|c| c.name).collect();
+        if !names.contains(&name.as_str()) {
+            eprintln!("bypass-bench: --profile {name}: not a case that can be profiled; pick one of: {}", names.join(", "));
+            std::process::exit(2);
+        }
+        if let Err(e) = bypass_bench::profile::check_perf() {
+            eprintln!("bypass-bench: --profile: {e}");
+            std::process::exit(2);
+        }
+        cases = all.into_iter().filter(|c| c.name == name.as_str()).collect();
+        rounds = 1;
+        let dir = a.out.join(&report.run);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            eprintln!("bypass-bench: cannot create {}: {e}", dir.display());
+            std::process::exit(1);
+        }
+        report.meta.insert("profile".into(), format!("{name}: perf record -g on the server CPU, one round per side; figures measured under perf (see profile-*.txt)"));
+        setup.profile = Some(dir);
+    }
     // scripts/bench passes its own command line; by hand, this process's.
     let command = std::env::var("BYPASS_BENCH_COMMAND").unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" "));
     report.meta.insert("command".into(), command);
     if !cases.is_empty() {
         report.meta.insert("duration_s".into(), format!("{duration}"));
         report.meta.insert("warmup_s".into(), format!("{warmup}"));
-        report.meta.insert("rounds".into(), a.rounds.max(1).to_string());
+        report.meta.insert("rounds".into(), rounds.max(1).to_string());
     }
     report.meta.insert("server_cpu".into(), setup.server_cpu.to_string());
     report.meta.insert("kernel".into(), std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string());
     report.meta.insert("setup".into(), "veth pair, AF_XDP copy mode; server pinned to server_cpu, load generator to the other".into());
     report.meta.insert("tcp_cc".into(), tcp_cc_note());
-    report.cases = runner::run_all(&setup, &cases, a.rounds);
+    report.cases = runner::run_all(&setup, &cases, rounds);
     if run_fct {
         let (rows, notes) = bypass_bench::fct::run::run_fct(&setup, &fct_plan);
         report.fct = rows;
@@ -171,7 +200,8 @@ fn main() {
             std::process::exit(1);
         }
     }
-    let failed = report.cases.iter().filter(|c| c.engine.value.is_nan() || c.kernel.value.is_nan()).count();
+    let no_floor = |c: &bypass_bench::report::CaseResult| c.floor.as_ref().is_some_and(|f| f.figure.value.is_nan());
+    let failed = report.cases.iter().filter(|c| c.engine.value.is_nan() || c.kernel.value.is_nan() || no_floor(c)).count();
     if failed > 0 {
         eprintln!("bypass-bench: {failed} case(s) produced no figure");
         std::process::exit(1);
@@ -180,7 +210,7 @@ fn main() {
     for f in &fct_failures {
         eprintln!("bypass-bench: FCT {f}");
     }
-    let errors: u64 = report.cases.iter().map(|c| c.engine.errors + c.kernel.errors).sum();
+    let errors: u64 = report.cases.iter().map(|c| c.engine.errors + c.kernel.errors + c.floor.as_ref().map_or(0, |f| f.figure.errors)).sum();
     if a.check && errors > 0 {
         eprintln!("bypass-bench: {errors} error(s) during the run");
         std::process::exit(1);

@@ -37,6 +37,9 @@ pub struct Setup {
     /// engine-to-engine cases (None: skip them).
     pub client_engine: Option<(String, Ipv4Addr)>,
     pub client_cpu: usize,
+    /// `--profile`: the run directory `perf record` summaries go to; only the engine and
+    /// kernel sides run.
+    pub profile: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +91,7 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn start(s: &Setup, side: Side) -> Result<Server> {
+    pub(crate) fn start(s: &Setup, side: Side) -> Result<Server> {
         let poll = if side == Side::KernelBlocking { "adaptive" } else { "busy" };
         Server::start_with(s, side, 1, poll, &[])
     }
@@ -181,7 +184,7 @@ impl Server {
 
 /// Waits (up to 3 s) until this CPU's load from others is low, so a case does not start
 /// while something else is busy. Returns the busy fraction seen last.
-fn wait_quiet() -> f64 {
+pub(crate) fn wait_quiet() -> f64 {
     let mut busy = 1.0;
     for _ in 0..15 {
         busy = system_busy(Duration::from_millis(200));
@@ -330,6 +333,16 @@ pub fn measure(s: &Setup, case: &Case, side: Side, cross_check: bool) -> Result<
     let ip = if side.on_engine() { s.engine_ip } else { s.kernel_ip };
     let retransmits = |server: &Server| if side.on_engine() { server.engine_retransmits(&s.bypass) } else { read_tcp_retrans_segs(Some(server.pid)).ok() };
     let retrans_before = retransmits(&server);
+    let perf = match &s.profile {
+        Some(dir) => match crate::profile::Recording::start(dir, case.name, side.name(), s.server_cpu) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                server.stop();
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     let cpu_server = CpuSampler::for_pid(server.pid).ok();
     let cpu_client = CpuSampler::this_process().ok();
     let result = match (case.e2e, side, &s.client_engine) {
@@ -350,6 +363,12 @@ pub fn measure(s: &Setup, case: &Case, side: Side, cross_check: bool) -> Result<
     };
     let cpu_server = cpu_server.and_then(|c| c.finish().ok()).map(|u| u.cores);
     let cpu_client = cpu_client.and_then(|c| c.finish().ok()).map(|u| u.cores);
+    if let Some(p) = perf {
+        match p.finish() {
+            Ok(path) => eprint!("(profile: {}) ", path.display()),
+            Err(e) => eprint!("(profile failed: {e:#}) "),
+        }
+    }
     let memory = rss_bytes(server.pid).ok();
     let retrans_after = retransmits(&server);
     // wrk as an outside cross-check of the HTTP figure, against the same server.
@@ -532,6 +551,8 @@ fn measure_nginx(s: &Setup, case: &Case) -> Result<Figure> {
 enum Who {
     Server(Side),
     Nginx,
+    /// The no-stack floor under a ping-pong case (see [`crate::floor`]).
+    Floor(crate::floor::FloorClient),
 }
 
 impl Who {
@@ -539,6 +560,7 @@ impl Who {
         match self {
             Who::Server(side) => side.name(),
             Who::Nginx => "nginx",
+            Who::Floor(_) => "floor",
         }
     }
 }
@@ -568,11 +590,17 @@ pub fn run_all(s: &Setup, cases: &[Case], rounds: usize) -> Vec<CaseResult> {
     let rounds = rounds.max(1);
     let servers = |c: &Case| {
         let mut v = vec![Who::Server(Side::Engine), Who::Server(Side::Kernel)];
+        if s.profile.is_some() {
+            return v;
+        }
         if nginx && c.name.starts_with("http-keepalive") {
             v.push(Who::Nginx);
         }
         if let Some(side) = reference_side(c.name) {
             v.push(Who::Server(side));
+        }
+        if let Some(f) = crate::floor::floor_for(c.name) {
+            v.push(Who::Floor(f));
         }
         v
     };
@@ -587,8 +615,9 @@ pub fn run_all(s: &Setup, cases: &[Case], rounds: usize) -> Vec<CaseResult> {
                 n += 1;
                 eprint!("[{n:>2}/{total}] {:<22} {:<7} ", c.name, w.name());
                 let result = match w {
-                    Who::Server(side) => measure(s, c, *side, round == 0),
+                    Who::Server(side) => measure(s, c, *side, round == 0 && s.profile.is_none()),
                     Who::Nginx => measure_nginx(s, c).map(|f| (f, None)),
+                    Who::Floor(client) => crate::floor::measure_floor(s, *client).map(|f| (f, None)),
                 };
                 let f = match result {
                     Ok((f, check)) => {
@@ -632,7 +661,10 @@ pub fn run_all(s: &Setup, cases: &[Case], rounds: usize) -> Vec<CaseResult> {
             notes.push("no ratio: a side stopped short of the target, see why in the idle-connections table".into());
         }
         for (w, f) in who[2..].iter().zip(picked) {
-            r = r.with_reference(w.name(), f);
+            r = match w {
+                Who::Floor(fc) => r.with_floor(fc.client(), fc.server(), fc.compares(), f),
+                _ => r.with_reference(w.name(), f),
+            };
         }
         if !notes.is_empty() {
             r = r.with_note(notes.join("; "));

@@ -180,6 +180,19 @@ fn udp_echo_counts_lost_datagrams() {
 }
 
 #[test]
+fn udp_pingpong_spins_one_datagram_at_a_time() {
+    let r = udp_pingpong(support::udp_echo(None), 64, RUN, WARM).unwrap();
+    assert!(r.ops > 50, "{r:?}");
+    assert_eq!((r.errors, r.lost), (0, 0), "{:?}", r.first_error);
+    assert_eq!(r.bytes, r.ops * 64);
+    assert_eq!(hist_len(&r), r.ops);
+    // One in flight: a dropped datagram stalls the loop until it counts lost.
+    let r = udp_pingpong(support::udp_echo(Some(10)), 64, Duration::from_millis(600), Duration::ZERO).unwrap();
+    assert!(r.lost > 0 && r.ops > 0 && r.errors == 0, "{r:?}");
+    assert!(r.ops < 10 * (r.lost + 1), "at most nine echoes between two losses: {r:?}");
+}
+
+#[test]
 fn idle_connections_are_held_until_dropped() {
     let (addr, c) = support::http(Http::Ok);
     let idle = idle_connections(addr, 50);

@@ -21,7 +21,7 @@ pub use http::{connect_rate, http_keepalive, http_keepalive_threads, HTTP_CLOSE_
 pub use http_parse::{parse_head, ResponseHead};
 pub use idle::{idle_connections, IdleConnections};
 pub use pingpong::tcp_pingpong;
-pub use udp::{udp_echo, UDP_LOSS_TIMEOUT};
+pub use udp::{udp_echo, udp_pingpong, UDP_LOSS_TIMEOUT};
 
 use hdrhistogram::Histogram;
 use std::time::Duration;

@@ -26,15 +26,30 @@ pub fn udp_echo(
     warmup: Duration,
     window: usize,
 ) -> io::Result<LoadResult> {
+    echo(addr, msg_size, duration, warmup, window, false)
+}
+
+/// UDP ping-pong: [`udp_echo`] with one datagram in flight on a non-blocking socket the
+/// client spins on (as the spinning TCP ping-pong does), so each round trip is measured
+/// from the send call to the receive that returns the echo.
+pub fn udp_pingpong(addr: SocketAddr, msg_size: usize, duration: Duration, warmup: Duration) -> io::Result<LoadResult> {
+    echo(addr, msg_size, duration, warmup, 1, true)
+}
+
+fn echo(addr: SocketAddr, msg_size: usize, duration: Duration, warmup: Duration, window: usize, spin: bool) -> io::Result<LoadResult> {
     if !(8..=65_507).contains(&msg_size) || window == 0 {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "need 8 <= msg_size <= 65507 and window > 0"));
     }
     let local: SocketAddr = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
     let sock = UdpSocket::bind(local)?;
     sock.connect(addr)?;
-    // Bounds how long a receive can overrun the end of the run or delay
-    // loss detection; set once, not per datagram.
-    sock.set_read_timeout(Some(Duration::from_millis(5)))?;
+    if spin {
+        sock.set_nonblocking(true)?;
+    } else {
+        // Bounds how long a receive can overrun the end of the run or delay
+        // loss detection; set once, not per datagram.
+        sock.set_read_timeout(Some(Duration::from_millis(5)))?;
+    }
     let win = Window::start(duration, warmup);
     let mut res = LoadResult::empty(win.seconds());
     let mut hist = new_histogram();
@@ -57,9 +72,16 @@ pub fn udp_echo(
         while in_flight.len() < window {
             seq += 1;
             fill(&mut out, seq);
+            // From just before the send call, as the TCP ping-pong times its write.
+            let t0 = Instant::now();
             match sock.send(&out) {
                 Ok(_) => {
-                    in_flight.insert(seq, Instant::now());
+                    in_flight.insert(seq, t0);
+                }
+                // A full socket buffer on a non-blocking socket: try again next pass.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    seq -= 1;
+                    break;
                 }
                 Err(e) => {
                     res.error(format!("send: {e}"));

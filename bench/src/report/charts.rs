@@ -11,12 +11,14 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 const ENGINE: RGBColor = RGBColor(31, 119, 180);
 const KERNEL: RGBColor = RGBColor(214, 39, 40);
 const NGINX: RGBColor = RGBColor(44, 160, 44);
+const FLOOR: RGBColor = RGBColor(90, 90, 90);
 const WORSE: RGBColor = RGBColor(255, 127, 14);
 
 fn color(side: &str) -> RGBColor {
     match side {
         "engine" => ENGINE,
         "kernel" => KERNEL,
+        "floor" => FLOOR,
         _ => NGINX,
     }
 }

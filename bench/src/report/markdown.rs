@@ -17,6 +17,7 @@ pub fn render_markdown(r: &Report) -> String {
     }
     if !r.cases.is_empty() {
         main_table(&mut out, &r.cases);
+        super::floor::floor_table(&mut out, &r.cases);
         resources_table(&mut out, &r.cases);
         idle_table(&mut out, &r.cases);
         notes(&mut out, &r.cases);
@@ -143,7 +144,7 @@ fn p50_p99(f: &Figure) -> String {
     f.latency.map_or_else(|| "-".into(), |p| format!("{} / {} µs", fmt_number(p.p50), fmt_number(p.p99)))
 }
 
-fn row<S: AsRef<str>>(out: &mut String, cells: &[S]) {
+pub(super) fn row<S: AsRef<str>>(out: &mut String, cells: &[S]) {
     out.push('|');
     for c in cells {
         let _ = write!(out, " {} |", c.as_ref().replace('|', "\\|"));

@@ -3,11 +3,13 @@
 //! an SVG bar chart of engine/kernel ratios.
 
 mod charts;
+mod floor;
 mod format;
 mod markdown;
 mod run_dir;
 
 pub use charts::{latency_cdf_svg, ratio_bars_svg};
+pub use floor::{above_floor, Floor};
 pub use format::{fmt_bytes, fmt_cores, fmt_number, slug};
 pub use markdown::render_markdown;
 pub use run_dir::run_dir_name;
@@ -21,7 +23,8 @@ use std::path::{Path, PathBuf};
 /// One side's measurement of a case (engine, kernel, or nginx).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Figure {
-    /// The case's figure, in the case's unit.
+    /// The case's figure, in the case's unit (NaN when the side failed: `null` in JSON).
+    #[serde(deserialize_with = "null_as_nan")]
     pub value: f64,
     /// Latency percentiles in microseconds, where latency applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,6 +56,12 @@ pub struct Figure {
     /// The idle-connection ramp's details (that case only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle: Option<IdleRamp>,
+}
+
+/// serde_json writes NaN as `null`; read it back as NaN, so a run with a failed side
+/// still loads.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// What the idle-connection ramp reached on one side: connections opened by a client
@@ -139,6 +148,10 @@ pub struct CaseResult {
     pub reference: Option<Reference>,
     /// Engine vs kernel, computed from the two values of this run.
     pub ratio: Option<Ratio>,
+    /// Ping-pong cases: the no-stack floor measured in the same run, and each side's
+    /// p50 above it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<Floor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
 }
@@ -163,6 +176,7 @@ impl CaseResult {
             kernel,
             reference: None,
             ratio,
+            floor: None,
             notes: None,
         }
     }
@@ -180,11 +194,14 @@ impl CaseResult {
         self
     }
 
-    /// The sides that ran, with their names: engine, kernel, then the reference.
+    /// The sides that ran, with their names: engine, kernel, the reference, the floor.
     pub fn sides(&self) -> Vec<(&str, &Figure)> {
         let mut v = vec![("engine", &self.engine), ("kernel", &self.kernel)];
         if let Some(r) = &self.reference {
             v.push((r.name.as_str(), &r.figure));
+        }
+        if let Some(f) = &self.floor {
+            v.push(("floor", &f.figure));
         }
         v
     }
