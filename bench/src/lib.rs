@@ -18,4 +18,5 @@ pub mod load;
 pub mod outside;
 pub mod report;
 pub mod runner;
+pub mod sides;
 pub mod stats;

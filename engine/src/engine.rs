@@ -262,9 +262,13 @@ fn run_kernel(
             .map_err(|e| EngineError(format!("cannot start worker thread: {e}")))?;
         handles.push(h);
     }
-    println!("bypass: ready on {} (kernel backend), {} worker(s), cores {:?}", addr.addr, n, cores.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>());
-    // After the ready line, which scripts wait for first.
-    println!("{}", settings.line("kernel"));
+    // For whoever started the bypass command, as on the engine; an embedding program gets
+    // the `ready` callback instead.
+    if install_signals {
+        println!("bypass: ready on {} (kernel backend), {} worker(s), cores {:?}", addr.addr, n, cores.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>());
+        // After the ready line, which scripts wait for first.
+        println!("{}", settings.line("kernel"));
+    }
     ready(&EngineInfo { workers: n, addrs: vec![addr.addr], wakers: None, tcp: settings });
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
