@@ -261,7 +261,7 @@ pub fn describe(mode: Mode, conns: usize) -> String {
         Mode::PingPong => "64 B ping-pong, 1 connection".to_string(),
         Mode::Bulk => "one stream to discard, 64 KiB writes".to_string(),
     };
-    format!("engine_load generator (an Application): {what}")
+    format!("engine_load generator (an Application): {what}, TCP_NODELAY on each")
 }
 
 /// Runs a generator (an application) on a client `bypass` in this process — the engine,

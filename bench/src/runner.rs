@@ -161,7 +161,7 @@ impl Server {
         };
         std::thread::spawn(move || for _ in lines {});
         let pid = child.id();
-        let services: Vec<&str> = argv.iter().skip_while(|a| *a != "--serve").step_by(2).skip(1).map(String::as_str).collect();
+        let services: Vec<&str> = argv.windows(2).filter(|w| w[0] == "--serve").map(|w| w[1].as_str()).collect();
         let endpoint = Endpoint {
             stack: if kernel { "kernel" } else { "engine" }.into(),
             program: format!("bypass run{} --serve {}", if kernel { " --backend kernel" } else { "" }, services.join(",")),
