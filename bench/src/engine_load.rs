@@ -248,10 +248,26 @@ impl Application for Generator {
     }
 }
 
-/// Runs a generator on a client engine attached to `iface` with address `ip`, against
-/// `target`, and returns what it measured.
-#[allow(clippy::too_many_arguments)]
-pub fn run(iface: &str, ip: Ipv4Addr, core: usize, target: SocketAddrV4, mode: Mode, conns: usize, duration: Duration, warmup: Duration) -> anyhow::Result<LoadResult> {
+/// What a generator run measured, and the client end that ran it.
+pub struct GeneratorRun {
+    pub result: LoadResult,
+    pub client: crate::report::Endpoint,
+}
+
+/// What a mode does, for the report.
+pub fn describe(mode: Mode, conns: usize) -> String {
+    let what = match mode {
+        Mode::Http => format!("HTTP keep-alive, {conns} connections"),
+        Mode::PingPong => "64 B ping-pong, 1 connection".to_string(),
+        Mode::Bulk => "one stream to discard, 64 KiB writes".to_string(),
+    };
+    format!("engine_load generator (an Application): {what}, TCP_NODELAY on each")
+}
+
+/// Runs a generator (an application) on a client `bypass` in this process — the engine,
+/// or with `kernel_backend` the same code over kernel sockets — against `target`, and
+/// returns what it measured and how the client was set up.
+pub fn run(o: &ClientEngineOpts, target: SocketAddrV4, mode: Mode, conns: usize, duration: Duration, warmup: Duration) -> anyhow::Result<GeneratorRun> {
     let shared = Arc::new(Mutex::new(Shared::default()));
     let sh = shared.clone();
     let factory: AppFactory = Arc::new(move |_| -> Box<dyn Application> {
@@ -273,7 +289,7 @@ pub fn run(iface: &str, ip: Ipv4Addr, core: usize, target: SocketAddrV4, mode: M
             scratch: vec![0u8; 16384].into_boxed_slice(),
         })
     });
-    let engine = ClientEngine::start(&ClientEngineOpts { iface: iface.into(), ip, cores: core.to_string(), queues: 1, poll: "busy".into(), fault: None, kernel_backend: false }, factory)?;
+    let engine = ClientEngine::start(o, factory)?;
     let limit = std::time::Instant::now() + Duration::from_secs(1) + warmup + duration + Duration::from_secs(10);
     let result = loop {
         if let Some(r) = shared.lock().ok().and_then(|mut s| s.done.take()) {
@@ -284,8 +300,20 @@ pub fn run(iface: &str, ip: Ipv4Addr, core: usize, target: SocketAddrV4, mode: M
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    let (command, tcp) = (engine.argv.join(" "), engine.settings());
     engine.stop()?;
-    result
+    let client = crate::report::Endpoint {
+        stack: if o.kernel_backend { "kernel" } else { "engine" }.into(),
+        program: describe(mode, conns),
+        poll: crate::sides::bypass_poll(o.kernel_backend, &o.poll),
+        command,
+        cores: o.cores.clone(),
+        threads: o.queues as usize,
+        mtu: crate::sides::link_mtu(None, &o.iface),
+        queues: if o.kernel_backend { crate::sides::link_queues(None, &o.iface) } else { Some(o.queues) },
+        tcp: tcp.as_ref().map(crate::sides::tcp_map).unwrap_or_default(),
+    };
+    Ok(GeneratorRun { result: result?, client })
 }
 
 /// How to start a client engine.
@@ -300,13 +328,19 @@ pub struct ClientEngineOpts {
     pub poll: String,
     /// `--fault`, e.g. `drop=5`.
     pub fault: Option<String>,
-    /// `--backend kernel`: the same application over kernel sockets (tests).
+    /// `--backend kernel`: the same application over kernel sockets.
     pub kernel_backend: bool,
+    /// More `bypass run` arguments (e.g. `--tcp-buffer 262144`).
+    pub extra: Vec<String>,
 }
 
 /// An engine inside this process (on the client end of the veth pair) running one
 /// application instance per worker.
 pub struct ClientEngine {
+    /// The `bypass run` command line it was started with.
+    pub argv: Vec<String>,
+    /// The TCP settings it reported once up.
+    tcp: Arc<Mutex<Option<bypass::tcp_settings::TcpSettings>>>,
     stop: Arc<AtomicBool>,
     handle: std::thread::JoinHandle<Result<bypass::engine::Report, bypass::engine::EngineError>>,
 }
@@ -321,6 +355,7 @@ impl ClientEngine {
         if o.kernel_backend {
             argv.extend(["--backend", "kernel"]);
         }
+        argv.extend(o.extra.iter().map(String::as_str));
         ClientEngine::start_argv(&argv, factory)
     }
 
@@ -332,8 +367,21 @@ impl ClientEngine {
         let bypass::cli::Command::Run(args) = cli.command else { anyhow::bail!("bad client engine arguments") };
         let stop = Arc::new(AtomicBool::new(false));
         let st = stop.clone();
-        let handle = std::thread::spawn(move || bypass::engine::run_with(&args, st, false, &[factory], |_| {}));
-        Ok(ClientEngine { stop, handle })
+        let tcp = Arc::new(Mutex::new(None));
+        let t = tcp.clone();
+        let handle = std::thread::spawn(move || {
+            bypass::engine::run_with(&args, st, false, &[factory], |info| {
+                if let Ok(mut t) = t.lock() {
+                    *t = Some(info.tcp.clone());
+                }
+            })
+        });
+        Ok(ClientEngine { argv: argv.iter().map(|a| a.as_ref().to_string()).collect(), tcp, stop, handle })
+    }
+
+    /// The TCP settings the engine reported, once it is up.
+    pub fn settings(&self) -> Option<bypass::tcp_settings::TcpSettings> {
+        self.tcp.lock().ok().and_then(|t| t.clone())
     }
 
     /// Whether the engine thread is still running.

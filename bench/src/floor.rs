@@ -77,7 +77,7 @@ pub fn measure_floor(s: &Setup, client: FloorClient) -> Result<Figure> {
         }
         (FloorClient::RawAfXdp, None) => bail!("the raw AF_XDP floor needs the peer interface and a client address (--client-iface, --client-ip)"),
     };
-    let server = Server::start(s, Side::RawAfXdp)?;
+    let server = Server::start(s, Side::RawAfXdp, "floor")?;
     wait_quiet();
     let cpu_server = CpuSampler::for_pid(server.pid()).ok();
     let cpu_client = CpuSampler::this_process().ok();

@@ -23,4 +23,5 @@ pub mod profile;
 pub mod raw_client;
 pub mod report;
 pub mod runner;
+pub mod sides;
 pub mod stats;

@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::engine_load::Mode;
 use crate::load::{self, BulkLimit, LoadResult};
-use crate::report::{CaseResult, Figure, IdleRamp};
+use crate::report::{CaseResult, Endpoint, Figure, IdleRamp};
 use crate::stats::{cdf, read_tcp_retrans_segs, rss_bytes, CpuSampler, Percentiles};
 
 /// Where and how to run.
@@ -36,10 +36,15 @@ pub struct Setup {
     /// The peer namespace's interface and an address for the client-side engine, for the
     /// engine-to-engine cases (None: skip them).
     pub client_engine: Option<(String, Ipv4Addr)>,
+    /// The kernel's own address on the peer's interface: the e2e cases' kernel column runs
+    /// the same generator on `bypass --backend kernel` bound to it.
+    pub client_kernel_ip: Option<Ipv4Addr>,
     pub client_cpu: usize,
     /// `--profile`: the run directory `perf record` summaries go to; only the engine and
     /// kernel sides run.
     pub profile: Option<std::path::PathBuf>,
+    /// connect-rate's client threads (all on the client CPU).
+    pub connect_threads: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +57,9 @@ pub enum Side {
     /// The kernel backend sleeping in epoll_wait instead of spinning: a kernel server
     /// the way one usually runs.
     KernelBlocking,
+    /// e2e cases: the kernel server against this process's own socket client (the
+    /// `load` generators) instead of the engine's generator on the kernel backend.
+    KernelSocketClient,
 }
 
 impl Side {
@@ -61,6 +69,7 @@ impl Side {
             Side::Kernel => "kernel",
             Side::RawAfXdp => "raw AF_XDP",
             Side::KernelBlocking => "kernel, blocking server",
+            Side::KernelSocketClient => "kernel, socket client",
         }
     }
 
@@ -74,6 +83,7 @@ fn reference_side(case: &str) -> Option<Side> {
     match case {
         "udp-echo" => Some(Side::RawAfXdp),
         "tcp-pingpong-blocking" => Some(Side::KernelBlocking),
+        c if c.starts_with("e2e-") => Some(Side::KernelSocketClient),
         _ => None,
     }
 }
@@ -83,17 +93,33 @@ const SERVICES: [&str; 12] = [
     "sockperf:11111",
 ];
 
+/// The buffer both sides' TCP get in the `*-fixed-buffers` cases (`--tcp-buffer`).
+pub const FIXED_BUFFER: usize = 262144;
+
+/// TCP options a case gives every `bypass` it starts, server and client engine alike:
+/// the `*-fixed-buffers` cases fix the buffers (no kernel autotuning), the rest run
+/// each stack's defaults.
+pub fn case_tcp_args(case: &str) -> Vec<String> {
+    if case.ends_with("-fixed-buffers") {
+        vec!["--tcp-buffer".into(), FIXED_BUFFER.to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
 /// A running server process.
 pub(crate) struct Server {
     child: Child,
     /// The server's own pid (the child is `ip netns exec`, which execs into it).
     pid: u32,
+    /// How it was started and the TCP settings it reported.
+    pub(crate) endpoint: Endpoint,
 }
 
 impl Server {
-    pub(crate) fn start(s: &Setup, side: Side) -> Result<Server> {
+    pub(crate) fn start(s: &Setup, side: Side, case: &str) -> Result<Server> {
         let poll = if side == Side::KernelBlocking { "adaptive" } else { "busy" };
-        Server::start_with(s, side, 1, poll, &[])
+        Server::start_with(s, side, 1, poll, &case_tcp_args(case))
     }
 
     /// Starts a server with `queues` workers (all pinned to the server CPU) polling the
@@ -101,16 +127,26 @@ impl Server {
     pub(crate) fn start_with(s: &Setup, side: Side, queues: u32, poll: &str, extra: &[String]) -> Result<Server> {
         let cpu = s.server_cpu.to_string();
         let cores = vec![cpu.as_str(); queues.max(1) as usize].join(",");
-        let queues = queues.max(1).to_string();
-        let mut cmd = Command::new("ip");
+        let nq = queues.max(1);
+        let queues = nq.to_string();
+        let mut argv: Vec<String> = ["netns", "exec", &s.eng_ns, "taskset", "-c", &cpu, &s.bypass, "run", "--iface", &s.iface, "--queues", &queues, "--cores", &cores, "--poll", poll].map(String::from).to_vec();
+        let engine_ip = format!("{}/24", s.engine_ip);
+        let kernel_ip = format!("{}/24", s.kernel_ip);
+        let kernel = !side.on_engine();
         // taskset resets the CPU mask this (client-pinned) process would pass on.
-        cmd.args(["netns", "exec", &s.eng_ns, "taskset", "-c", &cpu, &s.bypass, "run", "--iface", &s.iface, "--queues", &queues, "--cores", &cores, "--poll", poll]);
-        match side {
-            Side::Engine => cmd.args(["--ip", &format!("{}/24", s.engine_ip)]),
-            Side::RawAfXdp => cmd.args(["--ip", &format!("{}/24", s.engine_ip), "--reflect-udp", "7"]),
-            Side::Kernel | Side::KernelBlocking => cmd.args(["--backend", "kernel", "--ip", &format!("{}/24", s.kernel_ip)]),
-        };
-        cmd.args(SERVICES).args(extra).env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        argv.extend(
+            match side {
+                Side::Engine => vec!["--ip", &engine_ip],
+                Side::RawAfXdp => vec!["--ip", &engine_ip, "--reflect-udp", "7"],
+                Side::Kernel | Side::KernelBlocking | Side::KernelSocketClient => vec!["--backend", "kernel", "--ip", &kernel_ip],
+            }
+            .into_iter()
+            .map(String::from),
+        );
+        argv.extend(SERVICES.iter().map(|a| a.to_string()));
+        argv.extend(extra.iter().cloned());
+        let mut cmd = Command::new("ip");
+        cmd.args(&argv).env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().context("starting the server")?;
         let out = child.stdout.take().context("server stdout")?;
         let mut lines = BufReader::new(out).lines();
@@ -121,11 +157,28 @@ impl Server {
                 bail!("{} server did not start: {other:?}", side.name());
             }
         }
+        // The TCP settings line follows the ready line.
+        let tcp = match lines.next() {
+            Some(Ok(l)) => bypass::tcp_settings::TcpSettings::parse_line(&l).map(|(_, t)| crate::sides::tcp_map(&t)).unwrap_or_default(),
+            _ => Default::default(),
+        };
         std::thread::spawn(move || for _ in lines {});
         let pid = child.id();
+        let services: Vec<&str> = argv.windows(2).filter(|w| w[0] == "--serve").map(|w| w[1].as_str()).collect();
+        let endpoint = Endpoint {
+            stack: if kernel { "kernel" } else { "engine" }.into(),
+            program: format!("bypass run{} --serve {}", if kernel { " --backend kernel" } else { "" }, services.join(",")),
+            poll: crate::sides::bypass_poll(kernel, poll),
+            command: format!("ip {}", argv.join(" ")),
+            cores,
+            threads: nq as usize,
+            mtu: crate::sides::link_mtu(Some(&s.eng_ns), &s.iface),
+            queues: if kernel { crate::sides::link_queues(Some(&s.eng_ns), &s.iface) } else { Some(nq) },
+            tcp,
+        };
         // Let ARP and the listeners settle.
         std::thread::sleep(Duration::from_millis(300));
-        Ok(Server { child, pid })
+        Ok(Server { child, pid, endpoint })
     }
 
     /// The kernel's own `iperf3 -s` on the kernel address, in the engine's namespace,
@@ -153,7 +206,18 @@ impl Server {
         }
         std::thread::spawn(move || for _ in lines {});
         let pid = child.id();
-        Ok(Server { child, pid })
+        let endpoint = Endpoint {
+            stack: "kernel".into(),
+            program: "iperf3 -s (Debian's iperf3)".into(),
+            poll: "select() with timeouts, sleeps".into(),
+            command: format!("ip netns exec {} taskset -c {cpu} iperf3 -s -B {} -p {port} --forceflush", s.eng_ns, s.kernel_ip),
+            cores: cpu.clone(),
+            threads: 1,
+            mtu: crate::sides::link_mtu(Some(&s.eng_ns), &s.iface),
+            queues: crate::sides::link_queues(Some(&s.eng_ns), &s.iface),
+            tcp: Default::default(),
+        };
+        Ok(Server { child, pid, endpoint })
     }
 
     /// The server's pid (not the `ip netns exec` wrapper's: it execs into the server).
@@ -247,8 +311,12 @@ pub fn cases(quick: bool) -> Vec<Case> {
         Case { name: "http-keepalive-256", metric: "requests/s, 256 connections", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 256, s.duration, s.warmup)?), e2e: None },
         Case { name: "tcp-pingpong-spin", metric: "64 B round trip p50, spinning client", unit: "us", higher_is_better: false, run: |s, ip| latency_p50(load::tcp_pingpong(addr(ip, 7), 64, s.duration, s.warmup, true)?), e2e: None },
         Case { name: "tcp-pingpong-blocking", metric: "64 B round trip p50, blocking client", unit: "us", higher_is_better: false, run: |s, ip| latency_p50(load::tcp_pingpong(addr(ip, 7), 64, s.duration, s.warmup, false)?), e2e: None },
-        Case { name: "connect-rate", metric: "connections/s (connect, request, close)", unit: "conn/s", higher_is_better: true, run: |s, ip| rate(load::connect_rate(addr(ip, 80), s.duration, s.warmup, 2)?), e2e: None },
+        Case { name: "connect-rate", metric: "connections/s (connect, request, close)", unit: "conn/s", higher_is_better: true, run: |s, ip| rate(load::connect_rate(addr(ip, 80), s.duration, s.warmup, s.connect_threads)?), e2e: None },
         Case { name: "bulk-to-server", metric: "one stream to discard", unit: "Gbit/s", higher_is_better: true, run: |s, ip| {
+            let r = load::bulk_send(addr(ip, 9), BulkLimit::Duration(s.duration))?;
+            Ok((r.gbit_per_sec(), r, None))
+        }, e2e: None },
+        Case { name: "bulk-to-server-fixed-buffers", metric: "one stream to discard, server buffers fixed at 256 KiB on both stacks", unit: "Gbit/s", higher_is_better: true, run: |s, ip| {
             let r = load::bulk_send(addr(ip, 9), BulkLimit::Duration(s.duration))?;
             Ok((r.gbit_per_sec(), r, None))
         }, e2e: None },
@@ -261,6 +329,10 @@ pub fn cases(quick: bool) -> Vec<Case> {
         Case { name: "e2e-http-keepalive-32", metric: "requests/s, 32 connections, client and server on the same stack", unit: "req/s", higher_is_better: true, run: |s, ip| rate(load::http_keepalive(addr(ip, 80), 32, s.duration, s.warmup)?), e2e: Some((Mode::Http, 32)) },
         Case { name: "e2e-tcp-pingpong", metric: "64 B round trip p50, spinning client, client and server on the same stack", unit: "us", higher_is_better: false, run: |s, ip| latency_p50(load::tcp_pingpong(addr(ip, 7), 64, s.duration, s.warmup, true)?), e2e: Some((Mode::PingPong, 1)) },
         Case { name: "e2e-bulk", metric: "one stream to discard, client and server on the same stack", unit: "Gbit/s", higher_is_better: true, run: |s, ip| {
+            let r = load::bulk_send(addr(ip, 9), BulkLimit::Duration(s.duration))?;
+            Ok((r.gbit_per_sec(), r, None))
+        }, e2e: Some((Mode::Bulk, 1)) },
+        Case { name: "e2e-bulk-fixed-buffers", metric: "one stream to discard, client and server on the same stack, buffers fixed at 256 KiB on both ends", unit: "Gbit/s", higher_is_better: true, run: |s, ip| {
             let r = load::bulk_send(addr(ip, 9), BulkLimit::Duration(s.duration))?;
             Ok((r.gbit_per_sec(), r, None))
         }, e2e: Some((Mode::Bulk, 1)) },
@@ -324,14 +396,17 @@ pub fn measure(s: &Setup, case: &Case, side: Side, cross_check: bool) -> Result<
         // iperf3: the engine's service against the kernel's own iperf3 server.
         (true, Side::Kernel) => Server::start_iperf3_kernel(s)?,
         (true, _) => Server::start_with(s, side, 1, "busy", &["--serve".into(), format!("iperf3:{}", crate::outside::IPERF3_PORT)])?,
-        (false, _) => Server::start(s, side)?,
+        (false, _) => Server::start(s, side, case.name)?,
     };
+    let server_end = server.endpoint.clone();
     let busy = wait_quiet();
     if busy > 0.6 {
         eprintln!("  warning: the machine is busy ({:.0}% of CPU) before {} on {}", busy * 100.0, case.name, side.name());
     }
     let ip = if side.on_engine() { s.engine_ip } else { s.kernel_ip };
     let retransmits = |server: &Server| if side.on_engine() { server.engine_retransmits(&s.bypass) } else { read_tcp_retrans_segs(Some(server.pid)).ok() };
+    // Described before the measurement (it runs `ip` and `ethtool`).
+    let plain_client = crate::sides::plain_client_endpoint(case.name, s.connect_threads, s.client_cpu, s.client_engine.as_ref().map(|c| c.0.as_str()));
     let retrans_before = retransmits(&server);
     let perf = match &s.profile {
         Some(dir) => match crate::profile::Recording::start(dir, case.name, side.name(), s.server_cpu) {
@@ -345,21 +420,12 @@ pub fn measure(s: &Setup, case: &Case, side: Side, cross_check: bool) -> Result<
     };
     let cpu_server = CpuSampler::for_pid(server.pid).ok();
     let cpu_client = CpuSampler::this_process().ok();
-    let result = match (case.e2e, side, &s.client_engine) {
-        (Some((mode, conns)), Side::Engine, Some((iface, cip))) => {
-            let port = match mode {
-                Mode::Http => 80,
-                Mode::PingPong => 7,
-                Mode::Bulk => 9,
-            };
-            crate::engine_load::run(iface, *cip, s.client_cpu, SocketAddrV4::new(ip, port), mode, conns, s.duration, s.warmup).and_then(|r| match mode {
-                Mode::Http => rate(r),
-                Mode::PingPong => latency_p50(r),
-                Mode::Bulk => Ok((r.gbit_per_sec(), r, None)),
-            })
-        }
-        (Some(_), Side::Engine, None) => Err(anyhow::anyhow!("no client engine configured")),
-        _ => (case.run)(s, ip),
+    let (result, client) = match (case.e2e, side, &s.client_engine) {
+        // Engine-to-engine, and kernel-to-kernel with the very same generator hosted by
+        // `bypass --backend kernel` on the peer's kernel address, polling the same way.
+        (Some((mode, conns)), Side::Engine | Side::Kernel, Some((iface, cip))) => e2e_generator(s, case, side == Side::Kernel, mode, conns, ip, iface, *cip),
+        (Some(_), Side::Engine | Side::Kernel, None) => (Err(anyhow::anyhow!("no client engine configured")), None),
+        _ => ((case.run)(s, ip), Some(plain_client)),
     };
     let cpu_server = cpu_server.and_then(|c| c.finish().ok()).map(|u| u.cores);
     let cpu_client = cpu_client.and_then(|c| c.finish().ok()).map(|u| u.cores);
@@ -386,6 +452,8 @@ pub fn measure(s: &Setup, case: &Case, side: Side, cross_check: bool) -> Result<
     server.stop();
     let (value, r, mem_flag) = result?;
     let mut f = Figure::from_load(value, &r);
+    f.server = Some(server_end);
+    f.client = client;
     f.cpu_server = cpu_server;
     f.cpu_client = cpu_client;
     f.retransmits = match (retrans_before, retrans_after) {
@@ -396,6 +464,45 @@ pub fn measure(s: &Setup, case: &Case, side: Side, cross_check: bool) -> Result<
         f.memory_bytes = memory;
     }
     Ok((f, wrk))
+}
+
+/// An e2e case's client: the engine's generator on a client `bypass` in this process,
+/// on the engine (`kernel` false) or on `--backend kernel` bound to the peer's kernel
+/// address — the same code, busy-polling either way, with the case's TCP options.
+#[allow(clippy::too_many_arguments)]
+fn e2e_generator(s: &Setup, case: &Case, kernel: bool, mode: Mode, conns: usize, ip: Ipv4Addr, iface: &str, cip: Ipv4Addr) -> (Result<Measured>, Option<Endpoint>) {
+    let port = match mode {
+        Mode::Http => 80,
+        Mode::PingPong => 7,
+        Mode::Bulk => 9,
+    };
+    let client_ip = match (kernel, s.client_kernel_ip) {
+        (false, _) => cip,
+        (true, Some(k)) => k,
+        (true, None) => return (Err(anyhow::anyhow!("no IPv4 address on the client interface {iface} for the kernel-side generator")), None),
+    };
+    let opts = crate::engine_load::ClientEngineOpts {
+        iface: iface.to_string(),
+        ip: client_ip,
+        cores: s.client_cpu.to_string(),
+        queues: 1,
+        poll: "busy".into(),
+        fault: None,
+        kernel_backend: kernel,
+        extra: case_tcp_args(case.name),
+    };
+    match crate::engine_load::run(&opts, SocketAddrV4::new(ip, port), mode, conns, s.duration, s.warmup) {
+        Ok(g) => {
+            let r = g.result;
+            let m = match mode {
+                Mode::Http => rate(r),
+                Mode::PingPong => latency_p50(r),
+                Mode::Bulk => Ok((r.gbit_per_sec(), r, None)),
+            };
+            (m, Some(g.client))
+        }
+        Err(e) => (Err(e), None),
+    }
 }
 
 /// The idle-connection case.
@@ -414,6 +521,7 @@ fn measure_idle(s: &Setup, side: Side) -> Result<Figure> {
     // The engine's table holds every connection; the kernel backend has no such option.
     let extra = if kernel { vec![] } else { vec!["--tcp-max-conns".to_string(), (s.idle_target + 4096).to_string()] };
     let server = Server::start_with(s, side, 1, "busy", &extra)?;
+    let server_end = server.endpoint.clone();
     wait_quiet();
     let pid = server.pid;
     let ports = 1024..=65535u16;
@@ -528,6 +636,18 @@ fn measure_idle(s: &Setup, side: Side) -> Result<Figure> {
         memory_bytes: after.and_then(|a| a.0).map(|b| b as u64),
         first_error: out.first_error,
         idle: Some(idle),
+        server: Some(server_end),
+        client: Some(Endpoint {
+            stack: "engine".into(),
+            program: format!("engine_load idle ramp (an Application): {} source addresses, 512 connects in flight, then a 64 B ping-pong", opts.sources.len()),
+            poll: crate::sides::bypass_poll(false, "busy"),
+            command: format!("bypass run --iface {} --ip {}/24 (+ {} source addresses) --cores {} --poll busy", opts.iface, opts.client_ip, opts.sources.len(), opts.core),
+            cores: opts.core.to_string(),
+            threads: 1,
+            mtu: crate::sides::link_mtu(None, &opts.iface),
+            queues: Some(1),
+            tcp: Default::default(),
+        }),
         ..Figure::default()
     })
 }
@@ -665,6 +785,11 @@ pub fn run_all(s: &Setup, cases: &[Case], rounds: usize) -> Vec<CaseResult> {
                 Who::Floor(fc) => r.with_floor(fc.client(), fc.server(), fc.compares(), f),
                 _ => r.with_reference(w.name(), f),
             };
+        }
+        if c.name == "connect-rate" {
+            // Whether the client could have been the limit: its threads share one CPU.
+            let cpu = |f: &Figure| crate::report::fmt_cores(f.cpu_client);
+            notes.push(format!("client: {} threads on CPU {}, using {} (engine side) / {} (kernel side) cores of it", s.connect_threads, s.client_cpu, cpu(&r.engine), cpu(&r.kernel)));
         }
         if !notes.is_empty() {
             r = r.with_note(notes.join("; "));

@@ -167,6 +167,7 @@ fn engine_client(jobs: Vec<Group>, ports: Ports, timeout: Duration) -> FctClient
         poll: "adaptive".into(),
         fault: None,
         kernel_backend: true,
+        extra: Vec::new(),
     };
     FctClient::start(&opts, Ipv4Addr::LOCALHOST, ports, jobs, timeout).unwrap()
 }

@@ -94,6 +94,8 @@ pub struct EngineInfo {
     pub addrs: Vec<std::net::Ipv4Addr>,
     /// Wakes the engine's workers out of adaptive sleep (none on the kernel backend).
     pub wakers: Option<crate::runtime::Wakers>,
+    /// The TCP settings in effect (also printed after the ready line).
+    pub tcp: crate::tcp_settings::TcpSettings,
 }
 
 /// Everything the engine reports when it stops.
@@ -250,6 +252,8 @@ fn run_kernel(
     };
     let cores = pick_cores(n, args.cores.as_ref().map(|c| c.0.as_slice()))?;
     let tcp = kernel_tcp(&args.tcp)?;
+    let settings = crate::tcp_settings::of_kernel(&tcp).map_err(|e| EngineError(format!("--backend kernel: cannot read back the TCP settings: {e}")))?;
+    check_buffers(&tcp, &settings)?;
     if install_signals {
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::flag::register(sig, stop.clone()).map_err(|e| EngineError(format!("cannot install signal handler: {e}")))?;
@@ -265,10 +269,14 @@ fn run_kernel(
             .map_err(|e| EngineError(format!("cannot start worker thread: {e}")))?;
         handles.push(h);
     }
-    println!("bypass: ready on {} (kernel backend), {} worker(s), cores {:?}", addr.addr, n, cores.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>());
-    // After the ready line, which scripts wait for first.
-    println!("bypass: kernel TCP: {}", tcp.describe());
-    ready(&EngineInfo { workers: n, addrs: vec![addr.addr], wakers: None });
+    // For whoever started the bypass command, as on the engine; an embedding program gets
+    // the `ready` callback instead.
+    if install_signals {
+        println!("bypass: ready on {} (kernel backend), {} worker(s), cores {:?}", addr.addr, n, cores.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>());
+        // After the ready line, which scripts wait for first.
+        println!("{}", settings.line("kernel"));
+    }
+    ready(&EngineInfo { workers: n, addrs: vec![addr.addr], wakers: None, tcp: settings });
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
         if handles.iter().any(|h| h.is_finished()) {
@@ -325,6 +333,19 @@ fn kernel_tcp(t: &crate::cli::TcpArgs) -> Result<crate::api::kernel::KernelTcp, 
     };
     crate::api::kernel::check_cc(tcp.cc).map_err(|e| EngineError(format!("--backend kernel: {e} (load the module or pick another --tcp-cc)")))?;
     Ok(tcp)
+}
+
+/// Linux caps SO_SNDBUF/SO_RCVBUF at `net.core.wmem_max`/`rmem_max` without an error;
+/// a fixed `--tcp-buffer` it would cap is refused rather than run smaller than asked.
+fn check_buffers(tcp: &crate::api::kernel::KernelTcp, s: &crate::tcp_settings::TcpSettings) -> Result<(), EngineError> {
+    let Some(b) = tcp.buffer else { return Ok(()) };
+    for (key, sysctl) in [("sndbuf", "wmem_max"), ("rcvbuf", "rmem_max")] {
+        let got: usize = s.get(key).and_then(|v| v.parse().ok()).unwrap_or(0);
+        if got < 2 * b {
+            return err(format!("--backend kernel: --tcp-buffer {b} is above net.core.{sysctl} (Linux gives {}): raise it with `sysctl -w net.core.{sysctl}={b}` or pick a smaller --tcp-buffer", got / 2));
+        }
+    }
+    Ok(())
 }
 
 fn cc_algorithm(a: crate::cli::CcArg) -> crate::tcp::CcAlgorithm {
@@ -503,6 +524,7 @@ pub fn run_with(
         workers: queues as usize,
         rss: Some(rss.clone()),
     };
+    let tcp_settings = crate::tcp_settings::of_engine(&stack_cfg.tcp.cfg);
     let zero_copy = xsks.iter().all(|x| x.is_zero_copy());
     let dev = DeviceInfo {
         driver: crate::xsk::ethtool::driver(&iface.name).unwrap_or_else(|| "unknown".into()),
@@ -585,9 +607,11 @@ pub fn run_with(
         dev.driver,
         rss.current().source
         );
+        // After the ready line, which scripts wait for first.
+        println!("{}", tcp_settings.line("engine"));
     }
 
-    ready(&EngineInfo { workers: queues as usize, addrs: args.ips.iter().map(|c| c.addr).collect(), wakers: Some(mesh.wakers()) });
+    ready(&EngineInfo { workers: queues as usize, addrs: args.ips.iter().map(|c| c.addr).collect(), wakers: Some(mesh.wakers()), tcp: tcp_settings });
     let iface_name = iface.name.clone();
     std::thread::scope(|scope| {
         if let Some(c) = control.as_ref() {
@@ -678,5 +702,25 @@ mod kernel_tcp_tests {
             let e = kernel_tcp(&tcp_args(flag)).unwrap_err().0;
             assert!(e.contains(flag[0]) && !e.contains('\n'), "{e}");
         }
+    }
+
+    /// A fixed buffer Linux would cap at net.core.wmem_max/rmem_max is refused with the
+    /// sysctl to raise; one it takes passes, its read-back size doubled.
+    #[test]
+    fn kernel_backend_refuses_a_buffer_linux_would_cap() {
+        let max = |f: &str| std::fs::read_to_string(format!("/proc/sys/net/core/{f}")).unwrap().trim().parse::<usize>().unwrap();
+        let small = 16384;
+        let t = kernel_tcp(&tcp_args(&["--tcp-buffer", "16384"])).unwrap();
+        let s = crate::tcp_settings::of_kernel(&t).unwrap();
+        assert!(super::check_buffers(&t, &s).is_ok());
+        assert_eq!(s.get("sndbuf"), Some((2 * small).to_string().as_str()));
+        let big = max("wmem_max").min(max("rmem_max")) + 4096;
+        if big > 64 << 20 {
+            return; // the host allows any buffer the engine does
+        }
+        let t = kernel_tcp(&tcp_args(&["--tcp-buffer", &big.to_string()])).unwrap();
+        let s = crate::tcp_settings::of_kernel(&t).unwrap();
+        let e = super::check_buffers(&t, &s).unwrap_err().0;
+        assert!(e.contains("net.core.") && e.contains("sysctl -w") && !e.contains('\n'), "{e}");
     }
 }

@@ -24,6 +24,7 @@ pub mod runtime;
 pub mod rss;
 pub mod stack;
 pub mod tcp;
+pub mod tcp_settings;
 
 #[cfg(test)]
 mod layering_tests;

@@ -1,8 +1,9 @@
 //! Runs the FCT family: for every config (queues, poll, loss) the veth gets that many
 //! channels, the loss rules go in, and each side runs every group against its own
 //! server (started for the config, stopped after): the engine, the kernel backend, and,
-//! with a client engine configured, the engine-to-engine rows (a client engine in this
-//! process against the engine). The server's counters are read around each group.
+//! with a client engine configured, the e2e rows (the same generator in this process on
+//! a client engine against the engine, and on `--backend kernel` against the kernel).
+//! The server's counters are read around each group.
 
 use std::net::{SocketAddr, SocketAddrV4};
 use std::process::Command;
@@ -155,28 +156,41 @@ fn kernel_client_side(s: &Setup, plan: &FctPlan, cfg: &Config, side: Side, group
     out
 }
 
-/// The engine-to-engine side: the engine server and a client engine (same queues and
-/// poll mode, pinned to the client CPU); loss by the server's `--fault drop`, since
-/// iptables does not see AF_XDP traffic.
-fn e2e_side(s: &Setup, plan: &FctPlan, cfg: &Config, groups: &[Group], head: &str) -> Vec<GroupResult> {
+/// The same-stack side of the e2e rows: the engine's generator (an application, same
+/// queues and poll mode, pinned to the client CPU) on a client engine against the engine
+/// server, or with `kernel` on `bypass --backend kernel` (the peer's kernel address)
+/// against the kernel server. Engine loss: the server's `--fault drop`, since iptables
+/// does not see AF_XDP traffic; kernel: the iptables rules of the config.
+fn e2e_side(s: &Setup, plan: &FctPlan, cfg: &Config, groups: &[Group], head: &str, kernel: bool) -> Vec<GroupResult> {
     let Some((iface, cip)) = &s.client_engine else { return failed(groups, "no client engine configured") };
-    let fault: Vec<String> = engine_fault(plan.loss_via, cfg.loss_pct, true).map(|f| vec!["--fault".into(), f]).unwrap_or_default();
-    let server = match Server::start_with(s, Side::Engine, cfg.queues, cfg.poll.name(), &fault) {
-        Ok(v) => v,
-        Err(e) => return failed(groups, &format!("engine server did not start: {e:#}")),
+    let (side, target, client_ip) = if kernel {
+        let Some(k) = s.client_kernel_ip else { return failed(groups, "no IPv4 address on the client interface for the kernel-side generator") };
+        (Side::Kernel, s.kernel_ip, k)
+    } else {
+        (Side::Engine, s.engine_ip, *cip)
     };
+    let fault: Vec<String> = match engine_fault(plan.loss_via, cfg.loss_pct, true) {
+        Some(f) if !kernel => vec!["--fault".into(), f],
+        _ => Vec::new(),
+    };
+    let server = match Server::start_with(s, side, cfg.queues, cfg.poll.name(), &fault) {
+        Ok(v) => v,
+        Err(e) => return failed(groups, &format!("{} server did not start: {e:#}", side.name())),
+    };
+    let read = |server: &Server| if kernel { read_kernel(server.pid()) } else { read_engine(&s.bypass, server.pid()) };
     let warm = Group { kind: Kind::Echo, size: 1024, conn: Conn::Fresh, transfers: 1, capped: false };
     let jobs: Vec<Group> = std::iter::once(warm).chain(groups.iter().copied()).collect();
     let opts = ClientEngineOpts {
         iface: iface.clone(),
-        ip: *cip,
+        ip: client_ip,
         cores: vec![s.client_cpu.to_string(); cfg.queues as usize].join(","),
         queues: cfg.queues,
         poll: cfg.poll.name().into(),
         fault: None,
-        kernel_backend: false,
+        kernel_backend: kernel,
+        extra: Vec::new(),
     };
-    let mut client = match FctClient::start(&opts, s.engine_ip, Ports::default(), jobs, plan.timeout) {
+    let mut client = match FctClient::start(&opts, target, Ports::default(), jobs, plan.timeout) {
         Ok(c) => c,
         Err(e) => {
             server.stop();
@@ -187,11 +201,11 @@ fn e2e_side(s: &Setup, plan: &FctPlan, cfg: &Config, groups: &[Group], head: &st
     let mut out = Vec::new();
     for (j, g) in groups.iter().enumerate() {
         let t = Instant::now();
-        let before = read_engine(&s.bypass, server.pid());
+        let before = read(&server);
         let o = client.run_job(j + 1);
-        let after = read_engine(&s.bypass, server.pid());
+        let after = read(&server);
         let c = before.and_then(|b| after.map(|a| b.delta(&a)));
-        progress(head, "e2e", g, &o, &c, t.elapsed());
+        progress(head, if kernel { "k2k" } else { "e2e" }, g, &o, &c, t.elapsed());
         out.push((o, c));
     }
     if let Err(e) = client.stop() {
@@ -231,27 +245,30 @@ pub fn run_fct(s: &Setup, plan: &FctPlan) -> (Vec<FctRow>, Vec<String>) {
         let setup = channels.set(cfg.queues).map_err(|e| format!("{} queue(s): {e}", cfg.queues)).and_then(|()| {
             Loss::install(plan.loss_via, cfg.loss_pct, s.engine_ip, s.kernel_ip, &s.eng_ns).map_err(|e| format!("loss {}: {e}", fmt_loss(cfg.loss_pct)))
         });
-        let (engine, kernel, ee) = match setup {
+        let (engine, kernel, ee, kk) = match setup {
             Ok(loss) => {
                 let engine = kernel_client_side(s, plan, cfg, Side::Engine, &groups, &head);
                 let kernel = kernel_client_side(s, plan, cfg, Side::Kernel, &groups, &head);
-                let ee = if e2e_groups.is_empty() { Vec::new() } else { e2e_side(s, plan, cfg, &e2e_groups, &head) };
+                let (ee, kk) = if e2e_groups.is_empty() {
+                    (Vec::new(), Vec::new())
+                } else {
+                    (e2e_side(s, plan, cfg, &e2e_groups, &head, false), e2e_side(s, plan, cfg, &e2e_groups, &head, true))
+                };
                 drop(loss);
-                (engine, kernel, ee)
+                (engine, kernel, ee, kk)
             }
             Err(e) => {
                 eprintln!("{head} cannot set up: {e}");
-                (failed(&groups, &e), failed(&groups, &e), failed(&e2e_groups, &e))
+                (failed(&groups, &e), failed(&groups, &e), failed(&e2e_groups, &e), failed(&e2e_groups, &e))
             }
         };
         for ((g, e), k) in groups.iter().zip(&engine).zip(&kernel) {
             rows.push(FctRow::new(g.kind, g.size, g.conn, cfg.loss_pct, cfg.queues, cfg.poll, false, g.transfers, g.capped, side(e), side(k)));
         }
-        for (g, e) in e2e_groups.iter().zip(&ee) {
-            // Kernel to kernel is the kernel row of the same group: a kernel client against
-            // the kernel server.
-            let k = groups.iter().position(|x| x == g).map(|i| side(&kernel[i])).unwrap_or_default();
-            rows.push(FctRow::new(g.kind, g.size, g.conn, cfg.loss_pct, cfg.queues, cfg.poll, true, g.transfers, g.capped, side(e), k));
+        for ((g, e), k) in e2e_groups.iter().zip(&ee).zip(&kk) {
+            // Both columns run the same generator code: on a client engine, and on the
+            // kernel backend against the kernel server.
+            rows.push(FctRow::new(g.kind, g.size, g.conn, cfg.loss_pct, cfg.queues, cfg.poll, true, g.transfers, g.capped, side(e), side(k)));
         }
     }
     drop(channels);
@@ -265,9 +282,7 @@ pub fn check_failures(rows: &[FctRow]) -> Vec<String> {
     let mut v = Vec::new();
     for r in rows {
         let what = format!("{} {} {} loss {} q{} {}", r.kind_label(), fmt_size(r.size), r.conn.name(), fmt_loss(r.loss_pct), r.queues, r.poll.name());
-        // An e2e row's kernel side is the kernel row above it: counted there.
-        let sides = if r.e2e { vec![("engine", &r.engine)] } else { vec![("engine", &r.engine), ("kernel", &r.kernel)] };
-        for (name, s) in sides {
+        for (name, s) in [("engine", &r.engine), ("kernel", &r.kernel)] {
             if s.errors > 0 {
                 v.push(format!("{what} ({name}): {} error(s), {} ended early", s.errors, s.ended_early));
             }

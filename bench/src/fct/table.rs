@@ -206,8 +206,8 @@ pub fn render_fct(rows: &[FctRow], notes: &[String]) -> String {
          (echo, download, http-post) or acknowledged (upload); percentiles are nearest-rank over the \
          completed transfers (with 20, p99 is the maximum). engine/kernel above 1: the engine took longer. \
          http-post times are curl's `time_total`. Counters are the server's during the row. `e2e` rows: \
-         a client engine against the engine server, compared with kernel client to kernel server (the \
-         kernel column of the matching row without e2e). n/a: the server has no such counter; ?: the \
+         the same generator code on both sides, on a client engine against the engine server and on \
+         `bypass --backend kernel` against the kernel server, same queues and polling. n/a: the server has no such counter; ?: the \
          counters could not be read (see below)."
     );
     let mut lines: Vec<String> = notes.iter().map(|n| format!("- {n}")).collect();

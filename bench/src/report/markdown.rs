@@ -21,12 +21,24 @@ pub fn render_markdown(r: &Report) -> String {
         resources_table(&mut out, &r.cases);
         idle_table(&mut out, &r.cases);
         notes(&mut out, &r.cases);
+        endpoints(&mut out, &r.cases);
         charts(&mut out, &r.cases);
     }
     if !r.fct.is_empty() {
         out.push_str(&crate::fct::render_fct(&r.fct, &r.fct_notes));
     }
     out
+}
+
+fn endpoints(out: &mut String, cases: &[CaseResult]) {
+    let ends: Vec<_> = cases
+        .iter()
+        .flat_map(|c| c.sides().into_iter().map(move |(side, f)| (c.case.clone(), side.to_string(), f.server.clone(), f.client.clone())))
+        .collect();
+    let md = super::render_endpoints(&ends);
+    if !md.is_empty() {
+        let _ = writeln!(out, "{md}");
+    }
 }
 
 fn main_table(out: &mut String, cases: &[CaseResult]) {

@@ -4,12 +4,14 @@
 
 mod charts;
 mod floor;
+mod endpoint;
 mod format;
 mod markdown;
 mod run_dir;
 
 pub use charts::{latency_cdf_svg, ratio_bars_svg};
 pub use floor::{above_floor, Floor};
+pub use endpoint::{render_endpoints, Endpoint};
 pub use format::{fmt_bytes, fmt_cores, fmt_number, slug};
 pub use markdown::render_markdown;
 pub use run_dir::run_dir_name;
@@ -56,6 +58,12 @@ pub struct Figure {
     /// The idle-connection ramp's details (that case only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle: Option<IdleRamp>,
+    /// What answered: stack, program, polling, command, cores, MTU, queues, TCP settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<Endpoint>,
+    /// What generated the load, described the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<Endpoint>,
 }
 
 /// serde_json writes NaN as `null`; read it back as NaN, so a run with a failed side

@@ -70,7 +70,7 @@ pub struct KernelTcp {
 impl KernelTcp {
     /// Applies the settings, overridden by the socket's own options, before `listen`
     /// (accepted connections inherit them) or `connect`.
-    fn apply(&self, s: socket2::SockRef<'_>, o: &SocketOptions) -> Result<()> {
+    pub(crate) fn apply(&self, s: socket2::SockRef<'_>, o: &SocketOptions) -> Result<()> {
         set_cc(&s, o.congestion.unwrap_or(self.cc))?;
         if let Some(b) = o.send_buffer.or(self.buffer) {
             s.set_send_buffer_size(b)?;
@@ -82,17 +82,6 @@ impl KernelTcp {
             s.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle))?;
         }
         s.set_tcp_nodelay(o.nodelay.unwrap_or(self.nodelay))
-    }
-
-    /// The settings as the start-up line prints them.
-    pub fn describe(&self) -> String {
-        format!(
-            "congestion control {}, nodelay {}, keepalive {}, buffers {}",
-            kernel_cc_name(self.cc),
-            if self.nodelay { "on" } else { "off" },
-            self.keepalive.map_or("off".to_string(), |d| format!("after {} s idle", d.as_secs())),
-            self.buffer.map_or("autotuned".to_string(), |b| format!("{b} bytes (SO_SNDBUF/SO_RCVBUF)")),
-        )
     }
 }
 
