@@ -13,7 +13,8 @@ use crate::runtime::{self, Mesh, WorkerReport, WorkerSetup};
 use crate::stack::{RssShared, Stack, StackConfig, TcpSetup};
 use crate::time::Clock;
 use crate::wire::EthernetAddress;
-use crate::xsk::{sys, QueueConfig, QueueCounters, SteerProgram, XskQueue};
+use crate::sys;
+use crate::xsk::{QueueConfig, QueueCounters, SteerProgram, XskQueue};
 
 /// Capacity of each worker's hand-off inbox.
 const INBOX: usize = 4096;
@@ -254,7 +255,7 @@ fn run_kernel(
         let (f, st, ip, poll) = (factories.clone(), stop.clone(), addr.addr, args.poll);
         let h = std::thread::Builder::new()
             .name(format!("bypass-k{i}"))
-            .spawn(move || runtime::kernel_worker::run(i, ip, core, poll, tcp, f, st))
+            .spawn(move || crate::api::kernel_worker::run(i, ip, core, poll, tcp, f, st))
             .map_err(|e| EngineError(format!("cannot start worker thread: {e}")))?;
         handles.push(h);
     }
@@ -513,9 +514,6 @@ pub fn run_with(
         ),
         None => None,
     };
-    for x in xsks.iter_mut() {
-        x.set_tap(pcap.as_ref().map(|p| p.tap()));
-    }
     let control = match crate::control::ControlSocket::bind() {
         Ok(c) => Some(c),
         Err(e) => {
@@ -532,7 +530,7 @@ pub fn run_with(
         let setup = WorkerSetup {
             index: i,
             queue,
-            stack: Stack::new(stack_cfg.clone(), i, clock.now()),
+            body: crate::worker_core::WorkerCore::new(Stack::new(stack_cfg.clone(), i, clock.now()), factories.iter().map(|f| f(i)).collect()),
             core,
             shares_core: core.is_some() && cores.iter().filter(|&&c| c == core).count() > 1,
             poll: args.poll,
@@ -541,7 +539,7 @@ pub fn run_with(
             clock,
             fault: args.fault,
             reflect_udp: args.reflect_udp,
-            apps: factories.iter().map(|f| f(i)).collect(),
+            pcap: pcap.as_ref().map(|p| p.tap()),
             control: control.as_ref().map(|_| {
                 let (tx, rx) = crossbeam::channel::bounded(4);
                 control_tx.push(tx);

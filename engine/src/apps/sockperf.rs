@@ -721,9 +721,8 @@ mod tests {
 
     // ---- End to end on the engine: two stacks in virtual time. ----
 
-    use crate::api::fast::{dispatch, FdTable};
-    use crate::phy::VecSink;
-    use crate::stack::{Ipv4Cidr, Stack, StackConfig, StackEvent};
+    use crate::stack::{Ipv4Cidr, Stack, StackConfig};
+    use crate::testkit::{Node, Wire};
     use crate::time::{Duration, Instant};
     use crate::wire::EthernetAddress;
     use std::sync::Mutex;
@@ -736,49 +735,11 @@ mod tests {
         Stack::new(StackConfig::new(EthernetAddress([2, 0, 0, 0, 9, last]), vec![addr]), 0, Instant::ZERO)
     }
 
-    struct Node {
-        stack: Stack,
-        fds: FdTable,
-        apps: Vec<Box<dyn Application>>,
-    }
-
-    fn step(n: &mut Node, now: Instant, inbox: Vec<Vec<u8>>, scratch: &mut Vec<StackEvent>, first: bool) -> Vec<Vec<u8>> {
-        let mut tx = VecSink::default();
-        if first {
-            for i in 0..n.apps.len() {
-                n.apps[i].on_start(&mut Io::new(&mut n.stack, &mut tx, &mut n.fds, i, now));
-            }
-        }
-        for f in inbox {
-            n.stack.receive(now, &f, &mut tx);
-        }
-        if n.stack.poll_timeout().is_some_and(|t| t <= now) {
-            n.stack.poll(now, &mut tx);
-        }
-        for i in 0..n.apps.len() {
-            n.apps[i].on_poll(&mut Io::new(&mut n.stack, &mut tx, &mut n.fds, i, now));
-        }
-        dispatch(&mut n.stack, &mut tx, &mut n.fds, &mut n.apps, now, scratch);
-        tx.frames
-    }
-
     /// Runs both nodes (starting their applications) for at most `steps` steps of 50 µs
     /// or until `done`; returns whether `done` became true.
     fn run(a: &mut Node, b: &mut Node, steps: usize, done: impl Fn() -> bool) -> bool {
-        let mut now = Instant::from_secs(1);
-        let mut scratch = Vec::new();
-        let (mut to_a, mut to_b) = (Vec::new(), Vec::new());
-        for i in 0..steps {
-            if done() {
-                return true;
-            }
-            let out_a = step(a, now, std::mem::take(&mut to_a), &mut scratch, i == 0);
-            let out_b = step(b, now, std::mem::take(&mut to_b), &mut scratch, i == 0);
-            to_b = out_a;
-            to_a = out_b;
-            now += Duration::from_micros(50);
-        }
-        done()
+        let mut wire = Wire::start(a, b, Instant::from_secs(1));
+        wire.run(a, b, Duration::from_micros(50), steps, |_, _| done())
     }
 
     /// The server, shared with the test to read its counters.
@@ -912,8 +873,8 @@ mod tests {
 
     fn pair(client: Client) -> (Node, Node, Arc<Mutex<SockperfServer>>) {
         let server = Arc::new(Mutex::new(SockperfServer::new(PORT)));
-        let a = Node { stack: node(1), fds: FdTable::default(), apps: vec![Box::new(client)] };
-        let b = Node { stack: node(2), fds: FdTable::default(), apps: vec![Box::new(Shared(server.clone()))] };
+        let a = Node::new(node(1), vec![Box::new(client)]);
+        let b = Node::new(node(2), vec![Box::new(Shared(server.clone()))]);
         (a, b, server)
     }
 
@@ -1026,7 +987,7 @@ mod tests {
         let stop = Arc::new(AtomicBool::new(false));
         let st = stop.clone();
         let worker = std::thread::spawn(move || {
-            crate::runtime::kernel_worker::run(0, Ipv4Addr::LOCALHOST, None, crate::runtime::PollMode::Adaptive, crate::api::kernel::KernelTcp::default(), vec![factory(port)], st)
+            crate::api::kernel_worker::run(0, Ipv4Addr::LOCALHOST, None, crate::runtime::PollMode::Adaptive, crate::api::kernel::KernelTcp::default(), vec![factory(port)], st)
         });
         let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
         // UDP: retried until the server is up.
