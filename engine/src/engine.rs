@@ -391,27 +391,7 @@ pub fn run_with(
         return err("must run as root (it loads XDP programs and creates AF_XDP sockets): try sudo");
     }
     let mut iface = IfaceInfo::probe(&args.iface)?;
-    for c in &args.ips {
-        if args.ips.iter().filter(|o| o.addr == c.addr).count() > 1 {
-            return err(format!("--ip {} given twice", c.addr));
-        }
-    }
-    if let Some(gw) = args.gateway {
-        if !args.ips.iter().any(|c| c.prefix > 0 && crate::stack::Ipv4Cidr { addr: gw, prefix: c.prefix }.network() == c.network()) {
-            return err(format!("--gateway {gw} is not on any --ip subnet"));
-        }
-    }
-    if args.busy_poll_budget > 0 && args.poll != runtime::PollMode::Busy {
-        return err("--busy-poll-budget needs --poll busy (a sleeping worker cannot drive the NIC's NAPI)");
-    }
-    if args.busy_poll_budget > 0 {
-        tracing::warn!("--busy-poll-budget is experimental: in the NIC lab traffic stalled with it on virtio_net zero-copy (docs/real-nics.md)");
-    }
-    if let QueueCount::N(n) = args.queues {
-        if n > iface.rx_queues {
-            return err(format!("--queues {n} exceeds the {} rx queue(s) of {}", iface.rx_queues, iface.name));
-        }
-    }
+    check_args(args, &iface)?;
     if let Err(e) = sys::raise_memlock_limit() {
         return err(format!("cannot raise RLIMIT_MEMLOCK ({e}): run as root or set `ulimit -l unlimited`"));
     }
@@ -420,55 +400,7 @@ pub fn run_with(
     let addrs: Vec<_> = args.ips.iter().map(|c| c.addr).collect();
     program.set_addresses(&addrs).map_err(|e| EngineError(e.to_string()))?;
 
-    // The program is attached before any socket is bound: attaching can change the
-    // device's queues (virtio_net adds a queue pair per CPU for XDP and spreads RSS over
-    // them), and the sockets must be bound knowing the queues that exist then. Until a
-    // queue's socket is registered, frames for the engine there count as no_socket.
-    // An error return below drops `attached`, which detaches the program.
-    let attached = program.attach(&iface.name, iface.index, args.xdp_mode).map_err(|e| EngineError(e.to_string()))?;
-    let xdp_mode = format!("{:?}", attached.mode).to_lowercase();
-    iface.rx_queues = IfaceInfo::rx_queue_count(&iface.name).max(iface.rx_queues);
-    let (servable, warning) = servable_queues(&iface.name, iface.rx_queues, IfaceInfo::tx_queue_count(&iface.name));
-    if let Some(w) = warning {
-        tracing::warn!("{w}");
-    }
-    let queues = match args.queues {
-        QueueCount::All => servable,
-        QueueCount::N(n) if n > servable => {
-            return err(format!("--queues {n} exceeds the {servable} queue(s) of {} that can send", iface.name));
-        }
-        QueueCount::N(n) => n,
-    };
-    if queues < servable {
-        tracing::warn!(
-            "serving {queues} of {}'s {} rx queues: frames for the engine arriving on queues {}..{} are dropped (use --queues all, or `ethtool -L` to reduce the device's queues)",
-            iface.name,
-            iface.rx_queues,
-            queues,
-            iface.rx_queues - 1
-        );
-    }
-    let cores = pick_cores(queues as usize, args.cores.as_ref().map(|c| c.0.as_slice()))?;
-
-    let qcfg = QueueConfig {
-        frame_size: args.frame_size,
-        frame_count: args.frames,
-        ring_size: args.ring_size,
-        zero_copy: args.zero_copy,
-        busy_poll_budget: args.busy_poll_budget,
-        ..QueueConfig::default()
-    };
-    let mut xsks: Vec<XskQueue> = Vec::new();
-    for q in 0..queues {
-        let x = XskQueue::open(&iface.name, q, &qcfg).map_err(|e| EngineError(e.to_string()))?;
-        program.register_socket(q, x.fd()).map_err(|e| EngineError(e.to_string()))?;
-        xsks.push(x);
-    }
-    // One line for the whole device, not one per queue.
-    let refused: Vec<&str> = xsks.iter().filter_map(|x| x.zero_copy_refusal()).collect();
-    if let Some(reason) = refused.first() {
-        tracing::info!("zero-copy unavailable on {} of {} queue(s) of {} ({reason}); using copy mode", refused.len(), xsks.len(), iface.name);
-    }
+    let (attached, xdp_mode, queues, cores, xsks) = open_datapath(args, &mut iface, &program)?;
 
     if install_signals {
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -480,15 +412,7 @@ pub fn run_with(
     let mesh = Mesh::new(queues as usize, INBOX);
     // Read after the sockets are bound (binding can reset a driver's queues), and again
     // every second while running.
-    let rss = RssShared::new(crate::rss::read_map(&iface.name));
-    let unserved = rss.current().unserved_queues(queues as usize);
-    if !unserved.is_empty() {
-        tracing::warn!(
-            "{}'s RSS table sends flows to queues {unserved:?}, which no worker serves (their frames are dropped): `ethtool -X {} equal {queues}`",
-            iface.name,
-            iface.name
-        );
-    }
+    let rss = read_rss(&iface.name, queues);
     let stack_cfg = StackConfig {
         mac: iface.mac,
         addrs: args.ips.clone(),
@@ -500,7 +424,6 @@ pub fn run_with(
         workers: queues as usize,
         rss: Some(rss.clone()),
     };
-    let zero_copy = xsks.iter().all(|x| x.is_zero_copy());
     let dev = DeviceInfo {
         driver: crate::xsk::ethtool::driver(&iface.name).unwrap_or_else(|| "unknown".into()),
         xdp_mode: xdp_mode.clone(),
@@ -554,14 +477,28 @@ pub fn run_with(
             }
         }
     }
-    let ips: Vec<String> = args.ips.iter().map(|c| c.to_string()).collect();
     // The ready line is for whoever started the bypass command; an embedding program
     // (install_signals false) gets the `ready` callback instead.
     if install_signals {
-        println!(
+        print_ready(args, &iface, &dev, queues, &cores);
+    }
+    ready(&EngineInfo { workers: queues as usize, addrs: args.ips.iter().map(|c| c.addr).collect(), wakers: Some(mesh.wakers()) });
+    supervise(&iface.name, &stop, &program, &dev, control.as_ref(), &control_tx, &rss, queues, &handles);
+    drop(control);
+
+    let report = final_report(handles, &program, dev, iface, queues, xdp_mode, pcap);
+    drop(attached);
+    report
+}
+
+/// `bypass: ready on ...`, the line scripts wait for.
+fn print_ready(args: &RunArgs, iface: &IfaceInfo, dev: &DeviceInfo, queues: u32, cores: &[Option<core_affinity::CoreId>]) {
+    let ips: Vec<String> = args.ips.iter().map(|c| c.to_string()).collect();
+    let zero_copy = dev.zero_copy.iter().all(|z| *z);
+    println!(
         "bypass: ready on {} ({} XDP, {} mode), mac {}, mtu {}, {} queue(s), cores {:?}, addresses {}, driver {}, rss {}",
         iface.name,
-        xdp_mode,
+        dev.xdp_mode,
         if zero_copy { "zero-copy" } else { "copy" },
         iface.mac,
         iface.mtu,
@@ -569,33 +506,20 @@ pub fn run_with(
         cores.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>(),
         ips.join(" "),
         dev.driver,
-        rss.current().source
-        );
-    }
+        dev.rss.current().source
+    );
+}
 
-    ready(&EngineInfo { workers: queues as usize, addrs: args.ips.iter().map(|c| c.addr).collect(), wakers: Some(mesh.wakers()) });
-    let iface_name = iface.name.clone();
-    std::thread::scope(|scope| {
-        if let Some(c) = control.as_ref() {
-            let (stop, program, control_tx, iface_name) = (&stop, &program, &control_tx, &iface_name);
-            let dev = &dev;
-            scope.spawn(move || c.serve(stop, |_req| snapshot(iface_name, program, dev, control_tx)));
-        }
-        let mut ticks = 0u32;
-        while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(20));
-            ticks += 1;
-            if ticks % 50 == 0 {
-                crate::rss::refresh(&iface_name, &rss, queues as usize);
-            }
-            if !stop.load(Ordering::Relaxed) && handles.iter().any(|h| h.is_finished()) {
-                tracing::error!("a worker stopped unexpectedly; shutting down");
-                stop.store(true, Ordering::Relaxed);
-            }
-        }
-    });
-    drop(control);
-
+/// Joins the workers and puts the run's report together (the capture file is closed).
+fn final_report(
+    handles: Vec<runtime::WorkerHandle>,
+    program: &SteerProgram,
+    dev: DeviceInfo,
+    iface: IfaceInfo,
+    queues: u32,
+    xdp_mode: String,
+    pcap: Option<crate::pcap::PcapWriter>,
+) -> Result<Report, EngineError> {
     let mut reports: Vec<WorkerReport> = Vec::new();
     let mut failure = None;
     for h in handles {
@@ -604,7 +528,7 @@ pub fn run_with(
             Err(e) => failure = Some(e),
         }
     }
-    let workers = reports.into_iter().map(|r| worker_json(r, &program, &dev, Vec::new())).collect();
+    let workers = reports.into_iter().map(|r| worker_json(r, program, &dev, Vec::new())).collect();
     let device_queues = iface.rx_queues.max(IfaceInfo::rx_queue_count(&iface.name));
     let unserved = (queues..device_queues.min(crate::xsk::MAX_QUEUES)).map(|q| (q, program.counters(q))).collect();
     let pcap = match pcap.map(|p| p.finish()) {
@@ -615,11 +539,142 @@ pub fn run_with(
         }
         None => None,
     };
-    drop(attached);
     if let Some(e) = failure {
         return err(e);
     }
     Ok(Report { iface: iface.name, driver: dev.driver, xdp_mode, rss: dev.rss.current().source.clone(), workers, unserved, pcap })
+}
+
+/// The device's RSS table as the stack's flow map; warns about queues it sends flows to
+/// that no worker serves.
+fn read_rss(iface: &str, queues: u32) -> Arc<RssShared> {
+    let rss = RssShared::new(crate::rss::read_map(iface));
+    let unserved = rss.current().unserved_queues(queues as usize);
+    if !unserved.is_empty() {
+        tracing::warn!(
+            "{}'s RSS table sends flows to queues {unserved:?}, which no worker serves (their frames are dropped): `ethtool -X {} equal {queues}`",
+            iface,
+            iface
+        );
+    }
+    rss
+}
+
+/// The checks of `bypass run`'s arguments that need the interface, before anything is set up.
+fn check_args(args: &RunArgs, iface: &IfaceInfo) -> Result<(), EngineError> {
+    for c in &args.ips {
+        if args.ips.iter().filter(|o| o.addr == c.addr).count() > 1 {
+            return err(format!("--ip {} given twice", c.addr));
+        }
+    }
+    if let Some(gw) = args.gateway {
+        if !args.ips.iter().any(|c| c.prefix > 0 && crate::stack::Ipv4Cidr { addr: gw, prefix: c.prefix }.network() == c.network()) {
+            return err(format!("--gateway {gw} is not on any --ip subnet"));
+        }
+    }
+    if args.busy_poll_budget > 0 && args.poll != runtime::PollMode::Busy {
+        return err("--busy-poll-budget needs --poll busy (a sleeping worker cannot drive the NIC's NAPI)");
+    }
+    if args.busy_poll_budget > 0 {
+        tracing::warn!("--busy-poll-budget is experimental: in the NIC lab traffic stalled with it on virtio_net zero-copy (docs/real-nics.md)");
+    }
+    if let QueueCount::N(n) = args.queues {
+        if n > iface.rx_queues {
+            return err(format!("--queues {n} exceeds the {} rx queue(s) of {}", iface.rx_queues, iface.name));
+        }
+    }
+    Ok(())
+}
+
+/// The datapath's sockets, their queues and cores, and the attachment that keeps the
+/// program on the device (dropping it detaches).
+type Datapath = (crate::xsk::Attached, String, u32, Vec<Option<core_affinity::CoreId>>, Vec<XskQueue>);
+
+/// Attaches the program, decides the queues to serve and opens an AF_XDP socket on each.
+fn open_datapath(args: &RunArgs, iface: &mut IfaceInfo, program: &SteerProgram) -> Result<Datapath, EngineError> {
+    // The program is attached before any socket is bound: attaching can change the
+    // device's queues (virtio_net adds a queue pair per CPU for XDP and spreads RSS over
+    // them), and the sockets must be bound knowing the queues that exist then. Until a
+    // queue's socket is registered, frames for the engine there count as no_socket.
+    // An error return below drops `attached`, which detaches the program.
+    let attached = program.attach(&iface.name, iface.index, args.xdp_mode).map_err(|e| EngineError(e.to_string()))?;
+    let xdp_mode = format!("{:?}", attached.mode).to_lowercase();
+    iface.rx_queues = IfaceInfo::rx_queue_count(&iface.name).max(iface.rx_queues);
+    let (servable, warning) = servable_queues(&iface.name, iface.rx_queues, IfaceInfo::tx_queue_count(&iface.name));
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    let queues = match args.queues {
+        QueueCount::All => servable,
+        QueueCount::N(n) if n > servable => {
+            return err(format!("--queues {n} exceeds the {servable} queue(s) of {} that can send", iface.name));
+        }
+        QueueCount::N(n) => n,
+    };
+    if queues < servable {
+        tracing::warn!(
+            "serving {queues} of {}'s {} rx queues: frames for the engine arriving on queues {}..{} are dropped (use --queues all, or `ethtool -L` to reduce the device's queues)",
+            iface.name,
+            iface.rx_queues,
+            queues,
+            iface.rx_queues - 1
+        );
+    }
+    let cores = pick_cores(queues as usize, args.cores.as_ref().map(|c| c.0.as_slice()))?;
+
+    let qcfg = QueueConfig {
+        frame_size: args.frame_size,
+        frame_count: args.frames,
+        ring_size: args.ring_size,
+        zero_copy: args.zero_copy,
+        busy_poll_budget: args.busy_poll_budget,
+        ..QueueConfig::default()
+    };
+    let mut xsks: Vec<XskQueue> = Vec::new();
+    for q in 0..queues {
+        let x = XskQueue::open(&iface.name, q, &qcfg).map_err(|e| EngineError(e.to_string()))?;
+        program.register_socket(q, x.fd()).map_err(|e| EngineError(e.to_string()))?;
+        xsks.push(x);
+    }
+    // One line for the whole device, not one per queue.
+    let refused: Vec<&str> = xsks.iter().filter_map(|x| x.zero_copy_refusal()).collect();
+    if let Some(reason) = refused.first() {
+        tracing::info!("zero-copy unavailable on {} of {} queue(s) of {} ({reason}); using copy mode", refused.len(), xsks.len(), iface.name);
+    }
+    Ok((attached, xdp_mode, queues, cores, xsks))
+}
+
+/// Until `stop`: serves the control socket, re-reads the RSS table every second, and stops
+/// everything when a worker ends on its own.
+#[allow(clippy::too_many_arguments)]
+fn supervise(
+    iface: &str,
+    stop: &AtomicBool,
+    program: &SteerProgram,
+    dev: &DeviceInfo,
+    control: Option<&crate::control::ControlSocket>,
+    control_tx: &[crossbeam::channel::Sender<runtime::SnapshotRequest>],
+    rss: &Arc<RssShared>,
+    queues: u32,
+    handles: &[runtime::WorkerHandle],
+) {
+    std::thread::scope(|scope| {
+        if let Some(c) = control {
+            scope.spawn(move || c.serve(stop, |_req| snapshot(iface, program, dev, control_tx)));
+        }
+        let mut ticks = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+            ticks += 1;
+            if ticks % 50 == 0 {
+                crate::rss::refresh(iface, rss, queues as usize);
+            }
+            if !stop.load(Ordering::Relaxed) && handles.iter().any(|h| h.is_finished()) {
+                tracing::error!("a worker stopped unexpectedly; shutting down");
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+    });
 }
 
 #[cfg(test)]
