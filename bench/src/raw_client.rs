@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use bypass::phy::FrameSink;
 use bypass::wire::{EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet, PseudoHeader, UdpPacket};
-use bypass::xsk::{sys, QueueConfig, SteerProgram, XdpMode, XskQueue};
+use bypass::sys;
+use bypass::xsk::{QueueConfig, SteerProgram, XdpMode, XskQueue};
 
 use crate::load::{new_histogram, record, LoadResult, OP_TIMEOUT};
 

@@ -10,7 +10,8 @@
 use std::io::{Read, Write};
 use std::net::SocketAddrV4;
 
-use bypass::api::blocking::{Engine, TcpStream};
+use bypass::api::blocking::TcpStream;
+use bypass::background::Engine;
 use clap::Parser;
 
 #[derive(Parser)]

@@ -7,7 +7,8 @@
 use std::io::{Read, Write};
 use std::net::SocketAddrV4;
 
-use bypass::api::blocking::{Engine, TcpStream, UdpSocket};
+use bypass::api::blocking::{TcpStream, UdpSocket};
+use bypass::background::Engine;
 use clap::Parser;
 
 #[derive(Parser)]

@@ -5,7 +5,8 @@
 
 use std::io::{Read, Write};
 
-use bypass::api::blocking::{Engine, TcpListener, UdpSocket};
+use bypass::api::blocking::{TcpListener, UdpSocket};
+use bypass::background::Engine;
 use clap::Parser;
 
 #[derive(Parser)]

@@ -14,7 +14,8 @@ use std::io::{ErrorKind, Read};
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
-use bypass::api::blocking::{Engine, TcpStream};
+use bypass::api::blocking::TcpStream;
+use bypass::background::Engine;
 use clap::Parser;
 
 #[derive(Parser)]

@@ -1,4 +1,6 @@
-//! Command-line interface of the `bypass` binary.
+//! Command-line interface of the `bypass` binary: the arguments, and how each maps onto
+//! the library's own types. The only module (with `main.rs`) that knows clap; the layers
+//! below take plain values.
 
 use std::net::Ipv4Addr;
 
@@ -21,7 +23,7 @@ pub enum Command {
     /// Attach to an interface and run the engine until SIGINT/SIGTERM.
     Run(RunArgs),
     /// List a running engine's sockets like netstat, or its counters.
-    Stat(crate::control::client::StatArgs),
+    Stat(StatArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -30,7 +32,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub iface: String,
     /// Engine address with prefix length; repeat for several.
-    #[arg(long = "ip", value_name = "ADDR/PREFIX", required = true)]
+    #[arg(long = "ip", value_name = "ADDR/PREFIX", required = true, value_parser = parse_cidr)]
     pub ips: Vec<Ipv4Cidr>,
     /// Next hop for destinations off the on-link subnets.
     #[arg(long)]
@@ -165,6 +167,77 @@ pub enum CcArg {
     Newreno,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct StatArgs {
+    /// TCP sockets only.
+    #[arg(short = 't', long)]
+    pub tcp: bool,
+    /// UDP sockets only.
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+    /// Listening sockets only.
+    #[arg(short = 'l', long)]
+    pub listening: bool,
+    /// Only sockets in this state (e.g. ESTABLISHED, TIME_WAIT).
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Print the engine's raw JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Per-worker counters instead of sockets.
+    #[arg(long)]
+    pub counters: bool,
+    /// Counters in Prometheus text format.
+    #[arg(long)]
+    pub prometheus: bool,
+    /// The engine's process id, when several run.
+    #[arg(long)]
+    pub pid: Option<u32>,
+}
+
+/// `--ip ADDR/PREFIX`.
+pub fn parse_cidr(s: &str) -> Result<Ipv4Cidr, String> {
+    let (a, p) = s.split_once('/').ok_or_else(|| format!("'{s}' is not ADDR/PREFIX (e.g. 10.0.0.2/24)"))?;
+    let addr: Ipv4Addr = a.parse().map_err(|_| format!("'{a}' is not an IPv4 address"))?;
+    let prefix: u8 = p.parse().ok().filter(|p| *p <= 32).ok_or_else(|| format!("'{p}' is not a prefix length 0..=32"))?;
+    if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
+        return Err(format!("{addr} cannot be an interface address"));
+    }
+    Ok(Ipv4Cidr { addr, prefix })
+}
+
+/// The command-line names of the library's enums (`--poll`, `--xdp-mode`, `--zero-copy`),
+/// with their help lines; the enums themselves know nothing of clap.
+macro_rules! value_enum {
+    ($ty:ty { $($variant:ident => $name:literal: $help:literal),+ $(,)? }) => {
+        impl clap::ValueEnum for $ty {
+            fn value_variants<'a>() -> &'a [Self] {
+                &[$(<$ty>::$variant),+]
+            }
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(match self {
+                    $(<$ty>::$variant => clap::builder::PossibleValue::new($name).help($help)),+
+                })
+            }
+        }
+    };
+}
+
+value_enum!(PollMode {
+    Busy => "busy": "Spin on the rings: lowest latency, one core at 100%",
+    Adaptive => "adaptive": "Spin while busy; after ~1 ms idle, sleep in poll() until traffic or a timer",
+});
+value_enum!(XdpMode {
+    Auto => "auto": "Native if the driver supports it, generic otherwise (with a warning)",
+    Native => "native": "In the driver's receive path",
+    Generic => "generic": "In the generic skb path; works on every device, slower",
+});
+value_enum!(ZeroCopy {
+    Auto => "auto": "Zero-copy if the driver supports it, copy mode otherwise",
+    On => "on": "Zero-copy or fail",
+    Off => "off": "Always copy mode",
+});
+
 /// `--queues N|all`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueCount {
@@ -258,5 +331,13 @@ mod tests {
         let Command::Run(r) = cli.command else { panic!("run") };
         assert_eq!(r.cores, Some(CoreList(vec![0, 2, 3])));
         assert_eq!(r.tcp.local_port_range, 40000..=40100);
+        assert_eq!((r.poll, r.xdp_mode, r.zero_copy), (PollMode::Busy, XdpMode::Auto, ZeroCopy::Auto));
+        let cli = Cli::try_parse_from(["bypass", "run", "--iface", "v0", "--ip", "10.0.0.2/24", "--poll", "adaptive", "--xdp-mode", "generic", "--zero-copy", "off"]).unwrap();
+        let Command::Run(r) = cli.command else { panic!("run") };
+        assert_eq!((r.poll, r.xdp_mode, r.zero_copy), (PollMode::Adaptive, XdpMode::Generic, ZeroCopy::Off));
+        for bad in ["10.0.0.2", "10.0.0.2/33", "0.0.0.0/24", "224.0.0.1/4", "x/24"] {
+            assert!(parse_cidr(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_cidr("10.0.0.2/24"), Ok(Ipv4Cidr { addr: Ipv4Addr::new(10, 0, 0, 2), prefix: 24 }));
     }
 }

@@ -13,7 +13,8 @@ use crate::runtime::{self, Mesh, WorkerReport, WorkerSetup};
 use crate::stack::{RssShared, Stack, StackConfig, TcpSetup};
 use crate::time::Clock;
 use crate::wire::EthernetAddress;
-use crate::xsk::{sys, QueueConfig, QueueCounters, SteerProgram, XskQueue};
+use crate::sys;
+use crate::xsk::{QueueConfig, QueueCounters, SteerProgram, XskQueue};
 
 /// Capacity of each worker's hand-off inbox.
 const INBOX: usize = 4096;
@@ -265,7 +266,7 @@ fn run_kernel(
         let (f, st, ip, poll) = (factories.clone(), stop.clone(), addr.addr, args.poll);
         let h = std::thread::Builder::new()
             .name(format!("bypass-k{i}"))
-            .spawn(move || runtime::kernel_worker::run(i, ip, core, poll, tcp, f, st))
+            .spawn(move || crate::api::kernel_worker::run(i, ip, core, poll, tcp, f, st))
             .map_err(|e| EngineError(format!("cannot start worker thread: {e}")))?;
         handles.push(h);
     }
@@ -418,6 +419,188 @@ pub fn run_with(
         return err("must run as root (it loads XDP programs and creates AF_XDP sockets): try sudo");
     }
     let mut iface = IfaceInfo::probe(&args.iface)?;
+    check_args(args, &iface)?;
+    if let Err(e) = sys::raise_memlock_limit() {
+        return err(format!("cannot raise RLIMIT_MEMLOCK ({e}): run as root or set `ulimit -l unlimited`"));
+    }
+
+    let program = SteerProgram::load().map_err(|e| EngineError(e.to_string()))?;
+    let addrs: Vec<_> = args.ips.iter().map(|c| c.addr).collect();
+    program.set_addresses(&addrs).map_err(|e| EngineError(e.to_string()))?;
+
+    let (attached, xdp_mode, queues, cores, xsks) = open_datapath(args, &mut iface, &program)?;
+
+    if install_signals {
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, stop.clone()).map_err(|e| EngineError(format!("cannot install signal handler: {e}")))?;
+        }
+    }
+
+    let clock = Clock::new();
+    let mesh = Mesh::new(queues as usize, INBOX);
+    // Read after the sockets are bound (binding can reset a driver's queues), and again
+    // every second while running.
+    let rss = read_rss(&iface.name, queues);
+    let stack_cfg = StackConfig {
+        mac: iface.mac,
+        addrs: args.ips.clone(),
+        gateway: args.gateway,
+        mtu: iface.mtu,
+        arp: Default::default(),
+        reassembly: Default::default(),
+        tcp: tcp_setup(args, iface.mtu)?,
+        workers: queues as usize,
+        rss: Some(rss.clone()),
+    };
+    let tcp_settings = crate::tcp_settings::of_engine(&stack_cfg.tcp.cfg);
+    let dev = DeviceInfo {
+        driver: crate::xsk::ethtool::driver(&iface.name).unwrap_or_else(|| "unknown".into()),
+        xdp_mode: xdp_mode.clone(),
+        rss: rss.clone(),
+        zero_copy: xsks.iter().map(|x| x.is_zero_copy()).collect(),
+        busy_poll: xsks
+            .iter()
+            .map(|x| match (x.is_busy_polling(), x.is_busy_poll_preferred()) {
+                (false, _) => "off",
+                (true, true) => "preferred",
+                (true, false) => "plain",
+            })
+            .collect(),
+    };
+    let pcap = match &args.pcap {
+        Some(path) => Some(
+            crate::pcap::PcapWriter::start(path, args.pcap_max_mb << 20)
+                .map_err(|e| EngineError(format!("cannot write pcap file {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let control = match crate::control::ControlSocket::bind() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("no control socket under {} ({e}): `bypass stat` will not reach this engine", crate::control::DIR);
+            None
+        }
+    };
+    let mut control_tx = Vec::new();
+    let mut handles = Vec::new();
+    // One factory per service for all workers: a service may share state between its
+    // per-worker instances through what the factory captures (the iperf3 server does).
+    let factories: Vec<crate::api::AppFactory> = args.serve.iter().map(|s| s.factory()).chain(apps.iter().cloned()).collect();
+    for (i, (queue, core)) in xsks.into_iter().zip(cores.iter().copied()).enumerate() {
+        let setup = WorkerSetup {
+            index: i,
+            queue,
+            body: crate::worker_core::WorkerCore::new(Stack::new(stack_cfg.clone(), i, clock.now()), factories.iter().map(|f| f(i)).collect()),
+            core,
+            shares_core: core.is_some() && cores.iter().filter(|&&c| c == core).count() > 1,
+            poll: args.poll,
+            mesh: mesh.clone(),
+            stop: stop.clone(),
+            clock,
+            fault: args.fault,
+            reflect_udp: args.reflect_udp,
+            pcap: pcap.as_ref().map(|p| p.tap()),
+            control: control.as_ref().map(|_| {
+                let (tx, rx) = crossbeam::channel::bounded(4);
+                control_tx.push(tx);
+                rx
+            }),
+        };
+        match runtime::spawn(setup) {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                return err(format!("cannot start worker thread: {e}"));
+            }
+        }
+    }
+    // The ready line is for whoever started the bypass command; an embedding program
+    // (install_signals false) gets the `ready` callback instead.
+    if install_signals {
+        print_ready(args, &iface, &dev, queues, &cores);
+        // After the ready line, which scripts wait for first.
+        println!("{}", tcp_settings.line("engine"));
+    }
+    ready(&EngineInfo { workers: queues as usize, addrs: args.ips.iter().map(|c| c.addr).collect(), wakers: Some(mesh.wakers()), tcp: tcp_settings });
+    supervise(&iface.name, &stop, &program, &dev, control.as_ref(), &control_tx, &rss, queues, &handles);
+    drop(control);
+
+    let report = final_report(handles, &program, dev, iface, queues, xdp_mode, pcap);
+    drop(attached);
+    report
+}
+
+/// `bypass: ready on ...`, the line scripts wait for.
+fn print_ready(args: &RunArgs, iface: &IfaceInfo, dev: &DeviceInfo, queues: u32, cores: &[Option<core_affinity::CoreId>]) {
+    let ips: Vec<String> = args.ips.iter().map(|c| c.to_string()).collect();
+    let zero_copy = dev.zero_copy.iter().all(|z| *z);
+    println!(
+        "bypass: ready on {} ({} XDP, {} mode), mac {}, mtu {}, {} queue(s), cores {:?}, addresses {}, driver {}, rss {}",
+        iface.name,
+        dev.xdp_mode,
+        if zero_copy { "zero-copy" } else { "copy" },
+        iface.mac,
+        iface.mtu,
+        queues,
+        cores.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>(),
+        ips.join(" "),
+        dev.driver,
+        dev.rss.current().source
+    );
+}
+
+/// Joins the workers and puts the run's report together (the capture file is closed).
+fn final_report(
+    handles: Vec<runtime::WorkerHandle>,
+    program: &SteerProgram,
+    dev: DeviceInfo,
+    iface: IfaceInfo,
+    queues: u32,
+    xdp_mode: String,
+    pcap: Option<crate::pcap::PcapWriter>,
+) -> Result<Report, EngineError> {
+    let mut reports: Vec<WorkerReport> = Vec::new();
+    let mut failure = None;
+    for h in handles {
+        match h.join() {
+            Ok(r) => reports.push(r),
+            Err(e) => failure = Some(e),
+        }
+    }
+    let workers = reports.into_iter().map(|r| worker_json(r, program, &dev, Vec::new())).collect();
+    let device_queues = iface.rx_queues.max(IfaceInfo::rx_queue_count(&iface.name));
+    let unserved = (queues..device_queues.min(crate::xsk::MAX_QUEUES)).map(|q| (q, program.counters(q))).collect();
+    let pcap = match pcap.map(|p| p.finish()) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            tracing::error!("pcap: {e}");
+            None
+        }
+        None => None,
+    };
+    if let Some(e) = failure {
+        return err(e);
+    }
+    Ok(Report { iface: iface.name, driver: dev.driver, xdp_mode, rss: dev.rss.current().source.clone(), workers, unserved, pcap })
+}
+
+/// The device's RSS table as the stack's flow map; warns about queues it sends flows to
+/// that no worker serves.
+fn read_rss(iface: &str, queues: u32) -> Arc<RssShared> {
+    let rss = RssShared::new(crate::rss::read_map(iface));
+    let unserved = rss.current().unserved_queues(queues as usize);
+    if !unserved.is_empty() {
+        tracing::warn!(
+            "{}'s RSS table sends flows to queues {unserved:?}, which no worker serves (their frames are dropped): `ethtool -X {} equal {queues}`",
+            iface,
+            iface
+        );
+    }
+    rss
+}
+
+/// The checks of `bypass run`'s arguments that need the interface, before anything is set up.
+fn check_args(args: &RunArgs, iface: &IfaceInfo) -> Result<(), EngineError> {
     for c in &args.ips {
         if args.ips.iter().filter(|o| o.addr == c.addr).count() > 1 {
             return err(format!("--ip {} given twice", c.addr));
@@ -436,14 +619,15 @@ pub fn run_with(
             return err(format!("--queues {n} exceeds the {} rx queue(s) of {}", iface.rx_queues, iface.name));
         }
     }
-    if let Err(e) = sys::raise_memlock_limit() {
-        return err(format!("cannot raise RLIMIT_MEMLOCK ({e}): run as root or set `ulimit -l unlimited`"));
-    }
+    Ok(())
+}
 
-    let program = SteerProgram::load().map_err(|e| EngineError(e.to_string()))?;
-    let addrs: Vec<_> = args.ips.iter().map(|c| c.addr).collect();
-    program.set_addresses(&addrs).map_err(|e| EngineError(e.to_string()))?;
+/// The datapath's sockets, their queues and cores, and the attachment that keeps the
+/// program on the device (dropping it detaches).
+type Datapath = (crate::xsk::Attached, String, u32, Vec<Option<core_affinity::CoreId>>, Vec<XskQueue>);
 
+/// Attaches the program, decides the queues to serve and opens an AF_XDP socket on each.
+fn open_datapath(args: &RunArgs, iface: &mut IfaceInfo, program: &SteerProgram) -> Result<Datapath, EngineError> {
     // The program is attached before any socket is bound: attaching can change the
     // device's queues (virtio_net adds a queue pair per CPU for XDP and spreads RSS over
     // them), and the sockets must be bound knowing the queues that exist then. Until a
@@ -493,138 +677,33 @@ pub fn run_with(
     if let Some(reason) = refused.first() {
         tracing::info!("zero-copy unavailable on {} of {} queue(s) of {} ({reason}); using copy mode", refused.len(), xsks.len(), iface.name);
     }
+    Ok((attached, xdp_mode, queues, cores, xsks))
+}
 
-    if install_signals {
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register(sig, stop.clone()).map_err(|e| EngineError(format!("cannot install signal handler: {e}")))?;
-        }
-    }
-
-    let clock = Clock::new();
-    let mesh = Mesh::new(queues as usize, INBOX);
-    // Read after the sockets are bound (binding can reset a driver's queues), and again
-    // every second while running.
-    let rss = RssShared::new(crate::rss::read_map(&iface.name));
-    let unserved = rss.current().unserved_queues(queues as usize);
-    if !unserved.is_empty() {
-        tracing::warn!(
-            "{}'s RSS table sends flows to queues {unserved:?}, which no worker serves (their frames are dropped): `ethtool -X {} equal {queues}`",
-            iface.name,
-            iface.name
-        );
-    }
-    let stack_cfg = StackConfig {
-        mac: iface.mac,
-        addrs: args.ips.clone(),
-        gateway: args.gateway,
-        mtu: iface.mtu,
-        arp: Default::default(),
-        reassembly: Default::default(),
-        tcp: tcp_setup(args, iface.mtu)?,
-        workers: queues as usize,
-        rss: Some(rss.clone()),
-    };
-    let tcp_settings = crate::tcp_settings::of_engine(&stack_cfg.tcp.cfg);
-    let zero_copy = xsks.iter().all(|x| x.is_zero_copy());
-    let dev = DeviceInfo {
-        driver: crate::xsk::ethtool::driver(&iface.name).unwrap_or_else(|| "unknown".into()),
-        xdp_mode: xdp_mode.clone(),
-        rss: rss.clone(),
-        zero_copy: xsks.iter().map(|x| x.is_zero_copy()).collect(),
-        busy_poll: xsks
-            .iter()
-            .map(|x| match (x.is_busy_polling(), x.is_busy_poll_preferred()) {
-                (false, _) => "off",
-                (true, true) => "preferred",
-                (true, false) => "plain",
-            })
-            .collect(),
-    };
-    let pcap = match &args.pcap {
-        Some(path) => Some(
-            crate::pcap::PcapWriter::start(path, args.pcap_max_mb << 20)
-                .map_err(|e| EngineError(format!("cannot write pcap file {}: {e}", path.display())))?,
-        ),
-        None => None,
-    };
-    for x in xsks.iter_mut() {
-        x.set_tap(pcap.as_ref().map(|p| p.tap()));
-    }
-    let control = match crate::control::ControlSocket::bind() {
-        Ok(c) => Some(c),
-        Err(e) => {
-            tracing::warn!("no control socket under {} ({e}): `bypass stat` will not reach this engine", crate::control::DIR);
-            None
-        }
-    };
-    let mut control_tx = Vec::new();
-    let mut handles = Vec::new();
-    // One factory per service for all workers: a service may share state between its
-    // per-worker instances through what the factory captures (the iperf3 server does).
-    let factories: Vec<crate::api::AppFactory> = args.serve.iter().map(|s| s.factory()).chain(apps.iter().cloned()).collect();
-    for (i, (queue, core)) in xsks.into_iter().zip(cores.iter().copied()).enumerate() {
-        let setup = WorkerSetup {
-            index: i,
-            queue,
-            stack: Stack::new(stack_cfg.clone(), i, clock.now()),
-            core,
-            shares_core: core.is_some() && cores.iter().filter(|&&c| c == core).count() > 1,
-            poll: args.poll,
-            mesh: mesh.clone(),
-            stop: stop.clone(),
-            clock,
-            fault: args.fault,
-            reflect_udp: args.reflect_udp,
-            apps: factories.iter().map(|f| f(i)).collect(),
-            control: control.as_ref().map(|_| {
-                let (tx, rx) = crossbeam::channel::bounded(4);
-                control_tx.push(tx);
-                rx
-            }),
-        };
-        match runtime::spawn(setup) {
-            Ok(h) => handles.push(h),
-            Err(e) => {
-                stop.store(true, Ordering::Relaxed);
-                return err(format!("cannot start worker thread: {e}"));
-            }
-        }
-    }
-    let ips: Vec<String> = args.ips.iter().map(|c| c.to_string()).collect();
-    // The ready line is for whoever started the bypass command; an embedding program
-    // (install_signals false) gets the `ready` callback instead.
-    if install_signals {
-        println!(
-        "bypass: ready on {} ({} XDP, {} mode), mac {}, mtu {}, {} queue(s), cores {:?}, addresses {}, driver {}, rss {}",
-        iface.name,
-        xdp_mode,
-        if zero_copy { "zero-copy" } else { "copy" },
-        iface.mac,
-        iface.mtu,
-        queues,
-        cores.iter().map(|c| c.map(|c| c.id)).collect::<Vec<_>>(),
-        ips.join(" "),
-        dev.driver,
-        rss.current().source
-        );
-        // After the ready line, which scripts wait for first.
-        println!("{}", tcp_settings.line("engine"));
-    }
-
-    ready(&EngineInfo { workers: queues as usize, addrs: args.ips.iter().map(|c| c.addr).collect(), wakers: Some(mesh.wakers()), tcp: tcp_settings });
-    let iface_name = iface.name.clone();
+/// Until `stop`: serves the control socket, re-reads the RSS table every second, and stops
+/// everything when a worker ends on its own.
+#[allow(clippy::too_many_arguments)]
+fn supervise(
+    iface: &str,
+    stop: &AtomicBool,
+    program: &SteerProgram,
+    dev: &DeviceInfo,
+    control: Option<&crate::control::ControlSocket>,
+    control_tx: &[crossbeam::channel::Sender<runtime::SnapshotRequest>],
+    rss: &Arc<RssShared>,
+    queues: u32,
+    handles: &[runtime::WorkerHandle],
+) {
     std::thread::scope(|scope| {
-        if let Some(c) = control.as_ref() {
-            let (stop, program, control_tx, iface_name) = (&stop, &program, &control_tx, &iface_name);
-            let dev = &dev;
-            scope.spawn(move || c.serve(stop, |_req| snapshot(iface_name, program, dev, control_tx)));
+        if let Some(c) = control {
+            scope.spawn(move || c.serve(stop, |_req| snapshot(iface, program, dev, control_tx)));
         }
         let mut ticks = 0u32;
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(20));
             ticks += 1;
             if ticks % 50 == 0 {
-                crate::rss::refresh(&iface_name, &rss, queues as usize);
+                crate::rss::refresh(iface, rss, queues as usize);
             }
             if !stop.load(Ordering::Relaxed) && handles.iter().any(|h| h.is_finished()) {
                 tracing::error!("a worker stopped unexpectedly; shutting down");
@@ -632,32 +711,6 @@ pub fn run_with(
             }
         }
     });
-    drop(control);
-
-    let mut reports: Vec<WorkerReport> = Vec::new();
-    let mut failure = None;
-    for h in handles {
-        match h.join() {
-            Ok(r) => reports.push(r),
-            Err(e) => failure = Some(e),
-        }
-    }
-    let workers = reports.into_iter().map(|r| worker_json(r, &program, &dev, Vec::new())).collect();
-    let device_queues = iface.rx_queues.max(IfaceInfo::rx_queue_count(&iface.name));
-    let unserved = (queues..device_queues.min(crate::xsk::MAX_QUEUES)).map(|q| (q, program.counters(q))).collect();
-    let pcap = match pcap.map(|p| p.finish()) {
-        Some(Ok(s)) => Some(s),
-        Some(Err(e)) => {
-            tracing::error!("pcap: {e}");
-            None
-        }
-        None => None,
-    };
-    drop(attached);
-    if let Some(e) = failure {
-        return err(e);
-    }
-    Ok(Report { iface: iface.name, driver: dev.driver, xdp_mode, rss: dev.rss.current().source.clone(), workers, unserved, pcap })
 }
 
 #[cfg(test)]

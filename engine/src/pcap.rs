@@ -2,7 +2,9 @@
 //!
 //! Workers copy frames into a bounded lock-free queue (a full queue drops the copy and
 //! counts it, never blocking a worker); one writer thread drains it into the file until
-//! the size limit. With no `--pcap`, workers hold no tap and pay one `Option` check.
+//! the size limit. [`Capture`] is the tap as a device wrapper: around a worker's device it
+//! copies what passes each way. With no `--pcap`, workers hold no tap and pay one
+//! `Option` check per frame.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -11,6 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam::queue::ArrayQueue;
+
+use crate::phy::{Device, FrameSink, RxHandler, TxUser};
+use crate::time::Instant;
 
 /// Frames longer than this are truncated in the capture.
 const SNAPLEN: usize = 4096;
@@ -127,6 +132,85 @@ fn write_loop(file: std::fs::File, s: Arc<Shared>, stop: Arc<AtomicBool>, max_by
         }
     }
     w.flush()
+}
+
+/// A device whose frames, both ways, are copied to a capture (when `tap` is set).
+pub struct Capture<'t, D> {
+    pub inner: D,
+    pub tap: Option<&'t PcapTap>,
+}
+
+impl<D: Device> Device for Capture<'_, D> {
+    #[inline]
+    fn receive<H: RxHandler>(&mut self, now: Instant, h: &mut H) -> usize {
+        match self.tap {
+            None => self.inner.receive(now, h),
+            Some(tap) => self.inner.receive(now, &mut CaptureRx { tap, h }),
+        }
+    }
+    #[inline]
+    fn transmit<U: TxUser>(&mut self, now: Instant, u: U) -> U::Out {
+        let tap = self.tap;
+        self.inner.transmit(now, CaptureTx { tap, u })
+    }
+    fn end_pass(&mut self, now: Instant) {
+        self.inner.end_pass(now)
+    }
+    fn holding(&self) -> bool {
+        self.inner.holding()
+    }
+}
+
+struct CaptureRx<'a, H> {
+    tap: &'a PcapTap,
+    h: &'a mut H,
+}
+
+impl<H: RxHandler> RxHandler for CaptureRx<'_, H> {
+    #[inline]
+    fn frame<S: FrameSink>(&mut self, frame: &[u8], tx: &mut S) {
+        self.tap.capture(frame);
+        self.h.frame(frame, &mut CaptureSink { tap: Some(self.tap), inner: tx })
+    }
+}
+
+struct CaptureTx<'a, U> {
+    tap: Option<&'a PcapTap>,
+    u: U,
+}
+
+impl<U: TxUser> TxUser for CaptureTx<'_, U> {
+    type Out = U::Out;
+    #[inline]
+    fn run<S: FrameSink>(self, tx: &mut S) -> U::Out {
+        match self.tap {
+            None => self.u.run(tx),
+            Some(tap) => self.u.run(&mut CaptureSink { tap: Some(tap), inner: tx }),
+        }
+    }
+}
+
+/// A sink that copies each frame sent to the tap.
+struct CaptureSink<'a, S> {
+    tap: Option<&'a PcapTap>,
+    inner: &'a mut S,
+}
+
+impl<S: FrameSink> FrameSink for CaptureSink<'_, S> {
+    #[inline]
+    fn send<F: FnOnce(&mut [u8]) -> usize>(&mut self, f: F) -> bool {
+        let tap = self.tap;
+        self.inner.send(|buf| {
+            let n = f(buf).min(buf.len());
+            if let (Some(t), true) = (tap, n > 0) {
+                t.capture(&buf[..n]);
+            }
+            n
+        })
+    }
+    fn ready(&mut self) -> bool {
+        self.inner.ready()
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! The device boundary: how the stack hands frames to whatever transmits them.
 //!
 //! The AF_XDP queue implements [`FrameSink`] over UMEM frames; tests implement it over
-//! `Vec<Vec<u8>>`. The stack never knows which.
+//! `Vec<Vec<u8>>`. The stack never knows which. A [`Device`] is both directions: what a
+//! worker pass receives from and sends to.
+
+use crate::time::Instant;
 
 /// Something that takes outgoing Ethernet frames.
 pub trait FrameSink {
@@ -76,5 +79,72 @@ impl FrameSink for SinkRef<'_> {
     }
     fn ready(&mut self) -> bool {
         self.0.ready_dyn()
+    }
+}
+
+/// What a [`Device`] hands its received frames to, each with the sink for replies (generic
+/// over the sink, so a device's own sink type reaches the stack without a virtual call).
+pub trait RxHandler {
+    fn frame<S: FrameSink>(&mut self, frame: &[u8], tx: &mut S);
+}
+
+/// Work that sends through a [`Device`]'s sink outside of receiving (timers, hand-offs,
+/// applications).
+pub trait TxUser {
+    type Out;
+    fn run<S: FrameSink>(self, tx: &mut S) -> Self::Out;
+}
+
+/// A device: where a worker's frames come from and go to. The AF_XDP queue is one; fault
+/// injection, capture and reflection are wrappers around another device (as smoltcp
+/// composes `FaultInjector` and `PcapWriter` around a `Device`); tests use [`VecDevice`].
+pub trait Device {
+    /// Hands each frame received now (one batch) to `h`; returns how many arrived.
+    fn receive<H: RxHandler>(&mut self, now: Instant, h: &mut H) -> usize;
+    /// Runs `u` with the sink for frames sent outside of [`Device::receive`].
+    fn transmit<U: TxUser>(&mut self, now: Instant, u: U) -> U::Out;
+    /// The pass is over: a wrapper that holds frames back releases those now due.
+    fn end_pass(&mut self, _now: Instant) {}
+    /// Frames are held back for a later pass, so the worker must not sleep.
+    fn holding(&self) -> bool {
+        false
+    }
+}
+
+impl<D: Device + ?Sized> Device for &mut D {
+    #[inline]
+    fn receive<H: RxHandler>(&mut self, now: Instant, h: &mut H) -> usize {
+        (**self).receive(now, h)
+    }
+    #[inline]
+    fn transmit<U: TxUser>(&mut self, now: Instant, u: U) -> U::Out {
+        (**self).transmit(now, u)
+    }
+    fn end_pass(&mut self, now: Instant) {
+        (**self).end_pass(now)
+    }
+    fn holding(&self) -> bool {
+        (**self).holding()
+    }
+}
+
+/// A device in memory: frames pushed to `rx` are received on the next pass; what is sent
+/// collects in `tx`. For tests and simulations.
+#[derive(Debug, Default)]
+pub struct VecDevice {
+    pub rx: std::collections::VecDeque<Vec<u8>>,
+    pub tx: VecSink,
+}
+
+impl Device for VecDevice {
+    fn receive<H: RxHandler>(&mut self, _now: Instant, h: &mut H) -> usize {
+        let n = self.rx.len();
+        for frame in self.rx.drain(..) {
+            h.frame(&frame, &mut self.tx);
+        }
+        n
+    }
+    fn transmit<U: TxUser>(&mut self, _now: Instant, u: U) -> U::Out {
+        u.run(&mut self.tx)
     }
 }

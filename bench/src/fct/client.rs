@@ -219,7 +219,7 @@ fn upload(c: &mut Ctx<'_>, s: &mut Sock, data: &[u8], deadline: Instant) -> Resu
     write_all(c, s, data, deadline)?;
     let spin_until = Instant::now() + OUTQ_SPIN;
     loop {
-        let left = bypass::xsk::sys::unacked_bytes(s.s.as_fd()).map_err(|e| other("SIOCOUTQ", e))?;
+        let left = bypass::sys::unacked_bytes(s.s.as_fd()).map_err(|e| other("SIOCOUTQ", e))?;
         if left == 0 {
             return Ok(Instant::now());
         }

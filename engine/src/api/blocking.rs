@@ -1,7 +1,7 @@
 //! The blocking face: `TcpListener`, `TcpStream` and `UdpSocket` for ordinary threads.
 //!
-//! [`Engine::start`] runs the engine in the background with a proxy application on every
-//! worker. A handle sends commands to a worker through that worker's crossbeam queue; the
+//! [`proxies`] makes a proxy application for every worker ([`crate::background::Engine`]
+//! runs the engine with them in the background). A handle sends commands to a worker through that worker's crossbeam queue; the
 //! proxy carries them out with the fast-path calls on the worker core and answers through
 //! channels. Received bytes travel to the reading thread in bounded chunks (a full queue
 //! stops reading, so the TCP window closes: back-pressure all the way); a `write` returns
@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +20,6 @@ use crossbeam::channel::{bounded, unbounded, Receiver, Sender};
 
 use super::fast::{AppFactory, Application, Event, Fd, Shutdown, SockType, SocketOptions};
 use super::Io;
-use crate::cli::RunArgs;
-use crate::engine::{EngineError, Report};
 
 /// Chunks queued towards one reading thread (each up to [`CHUNK`] bytes).
 const QUEUED_CHUNKS: usize = 16;
@@ -351,77 +349,51 @@ fn wait<T>(rx: Receiver<io::Result<T>>) -> io::Result<T> {
     rx.recv().unwrap_or_else(|_| Err(io::Error::new(ErrorKind::NotConnected, "the engine has stopped")))
 }
 
-/// An engine running in the background of this process, for the blocking face.
-pub struct Engine {
+/// Where the blocking handles send their commands: one queue per worker's proxy. A
+/// running engine hands one out ([`crate::background::Engine`] derefs to it).
+pub struct Hub {
     shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Result<Report, EngineError>>>,
 }
 
-impl Engine {
-    /// Starts the engine described by `args` (as `bypass run` would) and waits until its
-    /// datapath is up.
-    pub fn start(args: RunArgs) -> Result<Engine, EngineError> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = bounded::<(usize, Vec<Ipv4Addr>, Option<crate::runtime::Wakers>)>(1);
-        // One command queue per worker; the factory hands each proxy its receiver.
-        let queues: Arc<std::sync::Mutex<Vec<Option<Receiver<Command>>>>> = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let senders: Arc<std::sync::Mutex<Vec<Sender<Command>>>> = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (q, sd) = (queues.clone(), senders.clone());
-        let factory: AppFactory = Arc::new(move |worker| {
-            let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
-            let mut sd = sd.lock().unwrap_or_else(|e| e.into_inner());
-            while q.len() <= worker {
-                let (tx, rx) = unbounded();
-                q.push(Some(rx));
-                sd.push(tx);
-            }
-            let commands = q[worker].take().unwrap_or_else(|| unbounded().1);
-            Box::new(Proxy { worker, commands, listeners: HashMap::new(), ports: HashMap::new(), streams: HashMap::new(), dgrams: HashMap::new(), paused: 0, scratch: vec![0u8; CHUNK].into_boxed_slice() }) as Box<dyn Application>
-        });
-        let st = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("bypass-engine".into())
-            .spawn(move || {
-                crate::engine::run_with(&args, st, false, &[factory], |info| {
-                    let _ = ready_tx.send((info.workers, info.addrs.clone(), info.wakers.clone()));
-                })
-            })
-            .map_err(|e| EngineError(format!("cannot start the engine thread: {e}")))?;
-        match ready_rx.recv() {
-            Ok((_workers, addrs, wakers)) => {
-                let commands = senders.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                Ok(Engine { shared: Arc::new(Shared { commands, wakers, addrs, next: AtomicUsize::new(0) }), stop, thread: Some(thread) })
-            }
-            Err(_) => match thread.join() {
-                Ok(Err(e)) => Err(e),
-                _ => Err(EngineError("the engine stopped while starting".into())),
-            },
-        }
-    }
-
+impl Hub {
     /// The engine's addresses.
     pub fn addresses(&self) -> &[Ipv4Addr] {
         &self.shared.addrs
     }
+}
 
-    /// Stops the engine and returns its report. Handles still open fail from now on.
-    pub fn stop(mut self) -> Result<Report, EngineError> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(r)) => r,
-            _ => Err(EngineError("the engine thread panicked".into())),
-        }
+/// The proxies' command queues, before the engine is up: the factory has made one per
+/// worker it started; [`Proxies::connect`] turns them into the [`Hub`].
+pub struct Proxies {
+    senders: Arc<std::sync::Mutex<Vec<Sender<Command>>>>,
+}
+
+impl Proxies {
+    /// Once the workers run: their addresses and wakers complete the hub.
+    pub fn connect(self, addrs: Vec<Ipv4Addr>, wakers: Option<crate::runtime::Wakers>) -> Hub {
+        let commands = self.senders.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Hub { shared: Arc::new(Shared { commands, wakers, addrs, next: AtomicUsize::new(0) }) }
     }
 }
 
-impl Drop for Engine {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+/// The proxy application to run on every worker, and the queues that will reach it.
+pub fn proxies() -> (AppFactory, Proxies) {
+    // One command queue per worker; the factory hands each proxy its receiver.
+    let queues: Arc<std::sync::Mutex<Vec<Option<Receiver<Command>>>>> = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let senders: Arc<std::sync::Mutex<Vec<Sender<Command>>>> = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (q, sd) = (queues.clone(), senders.clone());
+    let factory: AppFactory = Arc::new(move |worker| {
+        let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sd = sd.lock().unwrap_or_else(|e| e.into_inner());
+        while q.len() <= worker {
+            let (tx, rx) = unbounded();
+            q.push(Some(rx));
+            sd.push(tx);
         }
-    }
+        let commands = q[worker].take().unwrap_or_else(|| unbounded().1);
+        Box::new(Proxy { worker, commands, listeners: HashMap::new(), ports: HashMap::new(), streams: HashMap::new(), dgrams: HashMap::new(), paused: 0, scratch: vec![0u8; CHUNK].into_boxed_slice() }) as Box<dyn Application>
+    });
+    (factory, Proxies { senders })
 }
 
 /// A listening socket on every worker; `accept` returns connections from any of them.
@@ -433,14 +405,14 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// `socket` + `bind` + `listen` on `port` (all the engine's addresses).
-    pub fn bind(engine: &Engine, port: u16) -> io::Result<TcpListener> {
-        Self::bind_with(engine, port, 1024, SocketOptions::default())
+    pub fn bind(hub: &Hub, port: u16) -> io::Result<TcpListener> {
+        Self::bind_with(hub, port, 1024, SocketOptions::default())
     }
 
     /// With a backlog and options for the accepted connections.
-    pub fn bind_with(engine: &Engine, port: u16, backlog: usize, opts: SocketOptions) -> io::Result<TcpListener> {
+    pub fn bind_with(hub: &Hub, port: u16, backlog: usize, opts: SocketOptions) -> io::Result<TcpListener> {
         let (tx, accepted) = unbounded();
-        let shared = engine.shared.clone();
+        let shared = hub.shared.clone();
         for w in 0..shared.commands.len() {
             let (reply, rx) = bounded(1);
             shared.send(w, Command::Listen { port, backlog, opts, accepted: tx.clone(), reply })?;
@@ -495,12 +467,12 @@ impl TcpStream {
     }
 
     /// Connects to `addr` from the engine (blocking until the handshake completes).
-    pub fn connect(engine: &Engine, addr: SocketAddrV4) -> io::Result<TcpStream> {
-        Self::connect_with(engine, addr, SocketOptions::default())
+    pub fn connect(hub: &Hub, addr: SocketAddrV4) -> io::Result<TcpStream> {
+        Self::connect_with(hub, addr, SocketOptions::default())
     }
 
-    pub fn connect_with(engine: &Engine, addr: SocketAddrV4, opts: SocketOptions) -> io::Result<TcpStream> {
-        let shared = engine.shared.clone();
+    pub fn connect_with(hub: &Hub, addr: SocketAddrV4, opts: SocketOptions) -> io::Result<TcpStream> {
+        let shared = hub.shared.clone();
         let worker = shared.round_robin();
         let (reply, rx) = bounded(1);
         shared.send(worker, Command::Connect { addr, opts, reply })?;
@@ -595,9 +567,9 @@ pub struct UdpSocket {
 }
 
 impl UdpSocket {
-    pub fn bind(engine: &Engine, port: u16) -> io::Result<UdpSocket> {
+    pub fn bind(hub: &Hub, port: u16) -> io::Result<UdpSocket> {
         let (tx, datagrams) = bounded(4096);
-        let shared = engine.shared.clone();
+        let shared = hub.shared.clone();
         for w in 0..shared.commands.len() {
             let (reply, rx) = bounded(1);
             shared.send(w, Command::UdpBind { port, datagrams: tx.clone(), reply })?;

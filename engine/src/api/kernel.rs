@@ -521,7 +521,7 @@ impl<'a> KernelIo<'a> {
         match self.get(fd)? {
             KSock::Stream { s, out, .. } => {
                 use std::os::fd::AsFd;
-                Ok(crate::xsk::sys::unacked_bytes(s.as_fd())? + out.len())
+                Ok(crate::sys::unacked_bytes(s.as_fd())? + out.len())
             }
             _ => Err(err(ErrorKind::InvalidInput, "not a stream socket")),
         }

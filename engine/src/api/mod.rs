@@ -17,6 +17,7 @@ pub mod blocking;
 pub mod fast;
 mod io;
 pub mod kernel;
+pub mod kernel_worker;
 #[cfg(test)]
 mod kernel_tests;
 

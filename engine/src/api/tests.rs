@@ -1,13 +1,14 @@
 //! The fast-path face end to end: two stacks in virtual time, an echo server and a
-//! client written as applications.
+//! client written as applications, on the engine's own worker pass (`crate::testkit`).
 
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use super::fast::{dispatch, FdTable};
+use super::fast::FdTable;
 use super::*;
 use crate::phy::VecSink;
 use crate::stack::{Ipv4Cidr, Stack, StackConfig, StackEvent};
+use crate::testkit::{Node, Wire};
 use crate::time::{Duration, Instant};
 use crate::wire::EthernetAddress;
 
@@ -140,71 +141,32 @@ impl Application for Client {
     }
 }
 
-struct Node {
-    stack: Stack,
-    fds: FdTable,
-    apps: Vec<Box<dyn Application>>,
-}
-
-fn start(n: &mut Node, now: Instant, scratch: &mut Vec<StackEvent>) -> Vec<Vec<u8>> {
-    let mut tx = VecSink::default();
-    for i in 0..n.apps.len() {
-        let mut io = Io::new(&mut n.stack, &mut tx, &mut n.fds, i, now);
-        n.apps[i].on_start(&mut io);
-    }
-    dispatch(&mut n.stack, &mut tx, &mut n.fds, &mut n.apps, now, scratch);
-    tx.frames
-}
-
-fn step(n: &mut Node, now: Instant, inbox: Vec<Vec<u8>>, scratch: &mut Vec<StackEvent>) -> Vec<Vec<u8>> {
-    let mut tx = VecSink::default();
-    for f in inbox {
-        n.stack.receive(now, &f, &mut tx);
-    }
-    if n.stack.poll_timeout().is_some_and(|t| t <= now) {
-        n.stack.poll(now, &mut tx);
-    }
-    dispatch(&mut n.stack, &mut tx, &mut n.fds, &mut n.apps, now, scratch);
-    tx.frames
-}
-
+/// Runs both workers from 1 s in steps of 100 µs until `until` (at most 200,000 steps).
 fn run(mut a: Node, mut b: Node, until: impl Fn(&Node, &Node) -> bool) -> (Node, Node) {
-    let mut now = Instant::from_secs(1);
-    let mut scratch: Vec<StackEvent> = Vec::new();
-    let mut to_b = start(&mut a, now, &mut scratch);
-    let mut to_a = start(&mut b, now, &mut scratch);
-    for _ in 0..200_000 {
-        if until(&a, &b) {
-            break;
-        }
-        let out_a = step(&mut a, now, std::mem::take(&mut to_a), &mut scratch);
-        let out_b = step(&mut b, now, std::mem::take(&mut to_b), &mut scratch);
-        to_b = out_a;
-        to_a = out_b;
-        now += Duration::from_micros(100);
-    }
+    let mut wire = Wire::start(&mut a, &mut b, Instant::from_secs(1));
+    wire.run(&mut a, &mut b, Duration::from_micros(100), 200_000, until);
     (a, b)
 }
 
 #[test]
 fn fast_face_echo_between_two_engines() {
     let (client, out) = Client::new(300_000, 7);
-    let a = Node { stack: node(1), fds: FdTable::default(), apps: vec![Box::new(client)] };
-    let b = Node { stack: node(2), fds: FdTable::default(), apps: vec![Box::new(EchoServer::default())] };
+    let a = Node::new(node(1), vec![Box::new(client)]);
+    let b = Node::new(node(2), vec![Box::new(EchoServer::default())]);
     let o = out.clone();
     let (_a, b) = run(a, b, move |_, _| o.lock().unwrap().got.len() == 300_000);
     let r = out.lock().unwrap();
     assert!(r.connected);
     assert_eq!(r.got.len(), 300_000);
     assert!(r.got.iter().enumerate().all(|(i, &x)| x == Client::byte(i)), "bytes intact");
-    assert_eq!(b.stack.counters().tcp.accepted, 1);
+    assert_eq!(b.core.stack.counters().tcp.accepted, 1);
 }
 
 #[test]
 fn fast_face_connect_to_closed_port_reports_refused() {
     let (client, out) = Client::new(10, 9);
-    let a = Node { stack: node(1), fds: FdTable::default(), apps: vec![Box::new(client)] };
-    let b = Node { stack: node(2), fds: FdTable::default(), apps: vec![] };
+    let a = Node::new(node(1), vec![Box::new(client)]);
+    let b = Node::new(node(2), vec![]);
     let o = out.clone();
     let _ = run(a, b, move |_, _| o.lock().unwrap().error.is_some());
     assert_eq!(out.lock().unwrap().error, Some(ErrorKind::ConnectionRefused));
@@ -270,12 +232,12 @@ fn stale_events_do_not_reach_a_reused_slot() {
 fn http_service_connections_run_without_nagle() {
     use crate::apps::services::{ServiceKind, ServiceSpec};
     let (client, out) = Client::new(10, 80);
-    let a = Node { stack: node(1), fds: FdTable::default(), apps: vec![Box::new(client)] };
+    let a = Node::new(node(1), vec![Box::new(client)]);
     let http = ServiceSpec { kind: ServiceKind::HttpEcho, port: 80 }.factory()(0);
-    let b = Node { stack: node(2), fds: FdTable::default(), apps: vec![http] };
-    let (_a, mut b) = run(a, b, |_, b| b.stack.tcp_connections().iter().any(|(_, s)| *s == crate::tcp::State::Established));
+    let b = Node::new(node(2), vec![http]);
+    let (_a, mut b) = run(a, b, |_, b| b.core.stack.tcp_connections().iter().any(|(_, s)| *s == crate::tcp::State::Established));
     assert!(out.lock().unwrap().connected);
-    let nodelay: Vec<bool> = (0..64).filter_map(|i| b.stack.tcp_conn(crate::stack::ConnId(i)).map(|t| t.nodelay())).collect();
+    let nodelay: Vec<bool> = (0..64).filter_map(|i| b.core.stack.tcp_conn(crate::stack::ConnId(i)).map(|t| t.nodelay())).collect();
     assert_eq!(nodelay, vec![true]);
 }
 

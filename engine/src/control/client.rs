@@ -5,38 +5,10 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
 use serde_json::Value;
 
 use super::DIR;
-
-#[derive(Debug, Clone, Args)]
-pub struct StatArgs {
-    /// TCP sockets only.
-    #[arg(short = 't', long)]
-    pub tcp: bool,
-    /// UDP sockets only.
-    #[arg(short = 'u', long)]
-    pub udp: bool,
-    /// Listening sockets only.
-    #[arg(short = 'l', long)]
-    pub listening: bool,
-    /// Only sockets in this state (e.g. ESTABLISHED, TIME_WAIT).
-    #[arg(long)]
-    pub state: Option<String>,
-    /// Print the engine's raw JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Per-worker counters instead of sockets.
-    #[arg(long)]
-    pub counters: bool,
-    /// Counters in Prometheus text format.
-    #[arg(long)]
-    pub prometheus: bool,
-    /// The engine's process id, when several run.
-    #[arg(long)]
-    pub pid: Option<u32>,
-}
+use crate::cli::StatArgs;
 
 /// Finds the engine's socket: the one given by pid, or the only live one.
 fn find_socket(pid: Option<u32>) -> Result<PathBuf, String> {

@@ -9,7 +9,7 @@ use crossbeam::queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::xsk::sys::EventFd;
+use crate::sys::EventFd;
 
 /// Wakes one worker out of an adaptive sleep. Senders call [`Wake::wake`] after queueing
 /// work for it; it costs a syscall only while the worker is actually asleep.
@@ -119,7 +119,7 @@ mod tests {
 
     #[test]
     fn a_hand_off_wakes_a_sleeping_worker_and_only_then() {
-        use crate::xsk::sys::poll_readable;
+        use crate::sys::poll_readable;
         let m = Mesh::new(2, 4);
         let w = m.wakers();
         let readable = |ms| poll_readable(w[1].fd().expect("eventfd"), ms).unwrap();

@@ -4,7 +4,8 @@
 //! through the stack (replies are written straight into UMEM frames), take frames handed
 //! over by other workers, run due timers, submit the TX batch with one kick. With
 //! `PollMode::Adaptive`, after ~1 ms without work the thread sleeps in poll() on the
-//! socket until traffic arrives or the stack's next timer is due.
+//! socket until traffic arrives or the stack's next timer is due. The pass itself is the
+//! body's ([`WorkerBody::run_pass`]); the worker composes the device it runs over.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,13 +13,19 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::fault::{FaultConfig, FaultCounters, FaultInjector};
-use super::handoff::{HandoffKind, Mesh};
+use super::faulty::Faulty;
+use super::handoff::{Handoff, HandoffKind, Mesh};
+use super::pass::{Exchange, PassStats, WorkerBody};
+use super::reflect::{Reflect, ReflectCounters};
+use crate::pcap::{Capture, PcapTap};
+use crate::phy::Device;
 use crate::stack::{Stack, StackCounters, Verdict};
 use crate::time::{Clock, Instant};
-use crate::xsk::{sys, KernelStats, LedgerReport, QueueStats, XskQueue};
+use crate::sys;
+use crate::xsk::{KernelStats, LedgerReport, QueueStats, XskQueue};
 
 /// How a worker waits for work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PollMode {
     /// Spin on the rings: lowest latency, one core at 100%.
     Busy,
@@ -31,16 +38,15 @@ const IDLE_BEFORE_SLEEP: Duration = Duration::from_millis(1);
 /// Longest single sleep. Hand-offs and blocking-API commands wake a sleeping worker
 /// through its eventfd; the cap is a safety net should a wake ever be missed.
 const MAX_SLEEP_MS: i32 = 5;
-/// Handed-over frames taken per loop iteration.
-const INBOX_BATCH: usize = 64;
 /// Passes between looks at the control socket's snapshot requests.
 const CONTROL_EVERY: u64 = 64;
 
 /// Everything a worker is started with.
-pub struct WorkerSetup {
+pub struct WorkerSetup<B> {
     pub index: usize,
     pub queue: XskQueue,
-    pub stack: Stack,
+    /// What runs on each pass (the stack and what sits on it).
+    pub body: B,
     pub core: Option<core_affinity::CoreId>,
     /// Another worker is pinned to the same core: an idle pass yields the core to it
     /// instead of spinning out the scheduler's time slice.
@@ -56,8 +62,8 @@ pub struct WorkerSetup {
     pub reflect_udp: Option<u16>,
     /// Snapshot requests from the control socket.
     pub control: Option<crossbeam::channel::Receiver<SnapshotRequest>>,
-    /// Applications running on this worker ([`crate::api::fast`]).
-    pub apps: Vec<Box<dyn crate::api::Application>>,
+    /// Copies of every frame received and sent (`--pcap`).
+    pub pcap: Option<PcapTap>,
 }
 
 /// A request for a worker's state; the worker answers on the channel at its next loop.
@@ -111,36 +117,32 @@ impl WorkerHandle {
 }
 
 /// Starts a worker thread.
-pub fn spawn(setup: WorkerSetup) -> std::io::Result<WorkerHandle> {
+pub fn spawn<B: WorkerBody + 'static>(setup: WorkerSetup<B>) -> std::io::Result<WorkerHandle> {
     let index = setup.index;
     let thread = std::thread::Builder::new().name(format!("bypass-w{index}")).spawn(move || run(setup))?;
     Ok(WorkerHandle { index, thread })
 }
 
-fn run(s: WorkerSetup) -> WorkerReport {
-    let WorkerSetup { index, mut queue, mut stack, core, shares_core, poll, mesh, stop, clock, fault, control, mut apps, reflect_udp } = s;
-    let (mut reflected, mut reflect_dropped) = (0u64, 0u64);
-    let mut fds = crate::api::fast::FdTable::default();
-    let mut events = Vec::new();
+fn run<B: WorkerBody>(s: WorkerSetup<B>) -> WorkerReport {
+    let WorkerSetup { index, mut queue, mut body, core, shares_core, poll, mesh, stop, clock, fault, control, reflect_udp, pcap } = s;
+    let mut reflect = ReflectCounters::default();
     let mut faults = fault.map(|cfg| FaultInjector::new(cfg, index));
     let mut faulted: Vec<Vec<u8>> = Vec::new();
+    let tap = pcap.as_ref();
     let pinned = core.is_some_and(core_affinity::set_for_current);
     if core.is_some() && !pinned {
         tracing::warn!(worker = index, "could not pin to core {:?}", core.map(|c| c.id));
     }
     tracing::info!(worker = index, queue = queue.queue_id(), core = ?core.map(|c| c.id), zero_copy = queue.is_zero_copy(), "worker up");
 
-    let (mut handoff_out, mut handoff_dropped, mut handoff_in, mut loops, mut sleeps) = (0u64, 0u64, 0u64, 0u64, 0u64);
-    let mut handoff_owned = 0u64;
+    let mut hand = HandoffCounts::default();
+    let (mut loops, mut sleeps) = (0u64, 0u64);
     let workers = mesh.workers();
     let wakers = mesh.wakers();
     let mut last_work = clock.now();
 
     queue.refill();
-    stack.start(clock.now(), &mut queue.writer());
-    for (i, app) in apps.iter_mut().enumerate() {
-        app.on_start(&mut crate::api::Io::new(&mut stack, &mut queue.writer(), &mut fds, i, clock.now()));
-    }
+    body.start(clock.now(), &mut Capture { inner: &mut queue, tap });
     queue.flush();
 
     while !stop.load(Ordering::Relaxed) {
@@ -149,86 +151,16 @@ fn run(s: WorkerSetup) -> WorkerReport {
         queue.reap_completions();
         queue.refill();
 
-        let mut share = |frame: &[u8], verdict: Verdict| match verdict {
-            Verdict::Consumed => {}
-            Verdict::ShareArp => {
-                for other in (0..workers).filter(|&w| w != index) {
-                    handoff_out += 1;
-                    if !mesh.send(other, HandoffKind::ArpShare, frame) {
-                        handoff_dropped += 1;
-                    }
-                }
-            }
-            Verdict::Handoff(owner) => {
-                handoff_out += 1;
-                handoff_owned += 1;
-                if !mesh.send(owner, HandoffKind::Owned, frame) {
-                    handoff_dropped += 1;
-                }
-            }
+        // The device the pass sees: the queue, captured, reflecting, and (for testing)
+        // through the fault injector. One pass either way.
+        let mut x = MeshExchange { mesh: &mesh, index, workers, counts: &mut hand };
+        let dev = Reflect { inner: Capture { inner: &mut queue, tap }, port: reflect_udp, counters: &mut reflect };
+        let (pass, holding) = match faults.as_mut() {
+            None => one_pass(&mut body, now, dev, &mut x),
+            Some(inj) => one_pass(&mut body, now, Faulty { inner: dev, inj, passed: &mut faulted }, &mut x),
         };
-
-        let received;
-        let mut handed = 0;
-        match faults.as_mut() {
-            None => {
-                stack.begin_rx_batch();
-                received = queue.recv(|frame, tx| {
-                    if let Some(port) = reflect_udp {
-                        let mut n = 0;
-                        if crate::phy::FrameSink::send(tx, |out| {
-                            n = crate::wire::reflect::reflect_udp(frame, port, out);
-                            n
-                        }) {
-                            if n > 0 {
-                                reflected += 1;
-                                return;
-                            }
-                        } else if crate::wire::reflect::is_udp_to(frame, port) {
-                            reflect_dropped += 1;
-                            return;
-                        }
-                    }
-                    share(frame, stack.receive(now, frame, tx))
-                });
-                while workers > 1 && handed < INBOX_BATCH {
-                    let Some(h) = mesh.recv(index) else { break };
-                    handed += 1;
-                    stack.receive_handoff(now, &h.frame, h.kind == HandoffKind::ArpShare, &mut queue.writer());
-                }
-                stack.end_rx_batch(now, &mut queue.writer());
-                if stack.needs_poll(now) {
-                    stack.poll(now, &mut queue.writer());
-                }
-                if !apps.is_empty() {
-                    run_apps(&mut stack, &mut queue.writer(), &mut fds, &mut apps, now, &mut events);
-                }
-            }
-            Some(inj) => {
-                // Faults need owned copies: frames may be held, duplicated or altered.
-                stack.begin_rx_batch();
-                received = queue.recv(|frame, _| inj.rx(now, frame, |f| faulted.push(f.to_vec())));
-                inj.rx_expired(now, |f| faulted.push(f.to_vec()));
-                for frame in faulted.drain(..) {
-                    let v = stack.receive(now, &frame, &mut inj.tx(now, &mut queue.writer()));
-                    share(&frame, v);
-                }
-                while workers > 1 && handed < INBOX_BATCH {
-                    let Some(h) = mesh.recv(index) else { break };
-                    handed += 1;
-                    stack.receive_handoff(now, &h.frame, h.kind == HandoffKind::ArpShare, &mut inj.tx(now, &mut queue.writer()));
-                }
-                stack.end_rx_batch(now, &mut inj.tx(now, &mut queue.writer()));
-                if stack.needs_poll(now) {
-                    stack.poll(now, &mut inj.tx(now, &mut queue.writer()));
-                }
-                if !apps.is_empty() {
-                    run_apps(&mut stack, &mut inj.tx(now, &mut queue.writer()), &mut fds, &mut apps, now, &mut events);
-                }
-                inj.tx_expired(now, &mut queue.writer());
-            }
-        }
-        handoff_in += handed as u64;
+        let (received, handed) = (pass.received, pass.handed);
+        hand.handed_in += handed as u64;
         let sent = queue.flush();
         if received == 0 {
             // Preferred busy polling: the driver's interrupts are off, so an empty pass
@@ -241,10 +173,9 @@ fn run(s: WorkerSetup) -> WorkerReport {
         let busy = received + handed + sent > 0;
         let req = if !busy || loops % CONTROL_EVERY == 0 { control.as_ref().and_then(|c| c.try_recv().ok()) } else { None };
         if let Some(req) = req {
-            let r = report(index, &queue, &stack, core, pinned, [handoff_out, handoff_dropped, handoff_in, handoff_owned, loops, sleeps, reflected, reflect_dropped], faults.as_ref());
-            let _ = req.send((r, stack.sockets()));
+            let r = report(index, &queue, body.stack(), core, pinned, &hand, [loops, sleeps], reflect, faults.as_ref());
+            let _ = req.send((r, body.stack().sockets()));
         }
-        let holding = faults.as_ref().is_some_and(|f| f.holding());
         if busy || queue.tx_unsent() > 0 || holding {
             last_work = now;
         } else if shares_core && (poll == PollMode::Busy || now.saturating_since(last_work) < IDLE_BEFORE_SLEEP) {
@@ -252,12 +183,12 @@ fn run(s: WorkerSetup) -> WorkerReport {
             // waiting for it) off the CPU until the scheduler's tick.
             std::thread::yield_now();
         } else if poll == PollMode::Adaptive && now.saturating_since(last_work) >= IDLE_BEFORE_SLEEP {
-            let timeout = sleep_ms(now, stack.poll_timeout());
+            let timeout = sleep_ms(now, body.stack().poll_timeout());
             if timeout > 0 {
                 let wake = &wakers[index];
                 wake.sleep_begins();
                 // Work queued before the flag went up did not wake us: look once more.
-                if mesh.pending(index) == 0 && !apps.iter().any(|a| a.has_queued_work()) {
+                if mesh.pending(index) == 0 && !body.has_queued_work() {
                     sleeps += 1;
                     let _ = match wake.fd() {
                         Some(efd) => sys::poll_either(queue.fd(), efd, timeout),
@@ -279,19 +210,74 @@ fn run(s: WorkerSetup) -> WorkerReport {
     }
     queue.reap_completions();
 
-    report(index, &queue, &stack, core, pinned, [handoff_out, handoff_dropped, handoff_in, handoff_owned, loops, sleeps, reflected, reflect_dropped], faults.as_ref())
+    report(index, &queue, body.stack(), core, pinned, &hand, [loops, sleeps], reflect, faults.as_ref())
 }
 
+/// Runs one pass of `body` over `dev`; also says whether the device holds frames back.
+#[inline]
+fn one_pass<B: WorkerBody, D: Device, X: Exchange>(body: &mut B, now: Instant, mut dev: D, x: &mut X) -> (PassStats, bool) {
+    let pass = body.run_pass(now, &mut dev, x);
+    (pass, dev.holding())
+}
+
+/// Frames between this worker and the others.
+#[derive(Debug, Default)]
+struct HandoffCounts {
+    out: u64,
+    dropped: u64,
+    owned: u64,
+    handed_in: u64,
+}
+
+/// The mesh as a pass's [`Exchange`].
+struct MeshExchange<'a> {
+    mesh: &'a Mesh,
+    index: usize,
+    workers: usize,
+    counts: &'a mut HandoffCounts,
+}
+
+impl Exchange for MeshExchange<'_> {
+    #[inline]
+    fn take(&mut self) -> Option<Handoff> {
+        if self.workers > 1 { self.mesh.recv(self.index) } else { None }
+    }
+
+    #[inline]
+    fn route(&mut self, frame: &[u8], verdict: Verdict) {
+        match verdict {
+            Verdict::Consumed => {}
+            Verdict::ShareArp => {
+                for other in (0..self.workers).filter(|&w| w != self.index) {
+                    self.counts.out += 1;
+                    if !self.mesh.send(other, HandoffKind::ArpShare, frame) {
+                        self.counts.dropped += 1;
+                    }
+                }
+            }
+            Verdict::Handoff(owner) => {
+                self.counts.out += 1;
+                self.counts.owned += 1;
+                if !self.mesh.send(owner, HandoffKind::Owned, frame) {
+                    self.counts.dropped += 1;
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn report(
     index: usize,
     queue: &XskQueue,
     stack: &Stack,
     core: Option<core_affinity::CoreId>,
     pinned: bool,
-    n: [u64; 8],
+    hand: &HandoffCounts,
+    [loops, sleeps]: [u64; 2],
+    reflect: ReflectCounters,
     faults: Option<&FaultInjector>,
 ) -> WorkerReport {
-    let [handoff_out, handoff_dropped, handoff_in, handoff_owned, loops, sleeps, reflected, reflect_dropped] = n;
     WorkerReport {
         index,
         queue_id: queue.queue_id(),
@@ -302,31 +288,16 @@ fn report(
         queue: queue.stats(),
         kernel: queue.kernel_stats(),
         ledger: queue.ledger(),
-        handoff_out,
-        handoff_dropped,
-        handoff_in,
-        handoff_owned,
+        handoff_out: hand.out,
+        handoff_dropped: hand.dropped,
+        handoff_in: hand.handed_in,
+        handoff_owned: hand.owned,
         loops,
         sleeps,
-        reflected,
-        reflect_dropped,
+        reflected: reflect.reflected,
+        reflect_dropped: reflect.dropped,
         faults: faults.map(|f| f.counters()),
     }
-}
-
-/// Gives applications their per-pass poll, then their events.
-fn run_apps(
-    stack: &mut Stack,
-    tx: &mut dyn crate::phy::DynSink,
-    fds: &mut crate::api::fast::FdTable,
-    apps: &mut [Box<dyn crate::api::Application>],
-    now: Instant,
-    events: &mut Vec<crate::stack::StackEvent>,
-) {
-    for (i, app) in apps.iter_mut().enumerate() {
-        app.on_poll(&mut crate::api::Io::new(stack, tx, fds, i, now));
-    }
-    crate::api::fast::dispatch(stack, tx, fds, apps, now, events);
 }
 
 /// Milliseconds to sleep until `deadline` (rounded up), capped at [`MAX_SLEEP_MS`].

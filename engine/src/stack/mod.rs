@@ -48,19 +48,6 @@ impl Ipv4Cidr {
     }
 }
 
-impl std::str::FromStr for Ipv4Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, p) = s.split_once('/').ok_or_else(|| format!("'{s}' is not ADDR/PREFIX (e.g. 10.0.0.2/24)"))?;
-        let addr: Ipv4Addr = a.parse().map_err(|_| format!("'{a}' is not an IPv4 address"))?;
-        let prefix: u8 = p.parse().ok().filter(|p| *p <= 32).ok_or_else(|| format!("'{p}' is not a prefix length 0..=32"))?;
-        if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
-            return Err(format!("{addr} cannot be an interface address"));
-        }
-        Ok(Ipv4Cidr { addr, prefix })
-    }
-}
-
 impl std::fmt::Display for Ipv4Cidr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix)

@@ -1,15 +1,15 @@
 //! Two whole stacks talking TCP to each other over in-memory links, in virtual time:
-//! ARP, the handshake, services, hand-off-free ownership, SYN cookies, RST.
+//! ARP, the handshake, services, hand-off-free ownership, SYN cookies, RST. Each side is
+//! a worker running the engine's pass (`crate::testkit`).
 
 use std::net::Ipv4Addr;
 
 use super::*;
-use crate::api::fast::{dispatch, FdTable};
-use crate::api::{Application, Io};
 use crate::apps::services::ServiceSpec;
 use crate::phy::VecSink;
 use crate::runtime::fault::{FaultConfig, FaultInjector};
 use crate::tcp::State;
+use crate::testkit::Node;
 use crate::time::{Duration, Instant};
 
 const A_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xa]);
@@ -17,47 +17,18 @@ const B_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xb]);
 const A_IP: Ipv4Addr = Ipv4Addr::new(10, 7, 7, 1);
 const B_IP: Ipv4Addr = Ipv4Addr::new(10, 7, 7, 2);
 
-/// A stack with the applications of `services` running on it.
-struct Node {
-    stack: Stack,
-    fds: FdTable,
-    apps: Vec<Box<dyn Application>>,
-}
-
 fn node(mac: EthernetAddress, ip: Ipv4Addr, services: &[&str], backlog: usize) -> Node {
     node_with(mac, ip, services, TcpSetup { syn_backlog: backlog, ..TcpSetup::default() })
 }
 
+/// A worker whose stack runs the applications of `services`, started at time zero.
 fn node_with(mac: EthernetAddress, ip: Ipv4Addr, services: &[&str], tcp: TcpSetup) -> Node {
     let cfg = StackConfig { tcp, ..StackConfig::new(mac, vec![Ipv4Cidr { addr: ip, prefix: 24 }]) };
     let stack = Stack::new(cfg, 0, Instant::ZERO);
     let apps = services.iter().map(|s| s.parse::<ServiceSpec>().unwrap().factory()(0)).collect();
-    let mut n = Node { stack, fds: FdTable::default(), apps };
-    let mut tx = VecSink::default();
-    for i in 0..n.apps.len() {
-        n.apps[i].on_start(&mut Io::new(&mut n.stack, &mut tx, &mut n.fds, i, Instant::ZERO));
-    }
+    let mut n = Node::new(stack, apps);
+    n.start(Instant::ZERO);
     n
-}
-
-impl std::ops::Deref for Node {
-    type Target = Stack;
-    fn deref(&self) -> &Stack {
-        &self.stack
-    }
-}
-
-impl std::ops::DerefMut for Node {
-    fn deref_mut(&mut self) -> &mut Stack {
-        &mut self.stack
-    }
-}
-
-impl Node {
-    fn run_apps(&mut self, now: Instant, tx: &mut VecSink) {
-        let mut ev = Vec::new();
-        dispatch(&mut self.stack, tx, &mut self.fds, &mut self.apps, now, &mut ev);
-    }
 }
 
 /// Two stacks and the frames in flight between them, with optional faults on A's side.
@@ -68,7 +39,8 @@ struct Pair {
     to_a: Vec<Vec<u8>>,
     to_b: Vec<Vec<u8>>,
     faults: Option<FaultInjector>,
-    /// Deliver each step's frames as one receive batch, as the runtime does.
+    /// Deliver each step's frames in one pass (one receive batch), as a worker that finds
+    /// them together on its ring; otherwise one pass per frame.
     batched: bool,
     /// B's TCP segments carrying data: all of them, and those shorter than `full`
     /// (the MSS less the timestamp option).
@@ -102,30 +74,19 @@ impl Pair {
     /// Delivers everything in flight, runs due timers, and advances time to the next
     /// deadline when nothing is in flight. Returns false when nothing at all is pending.
     fn step(&mut self) -> bool {
-        let mut sink_a = VecSink::default();
-        let mut sink_b = VecSink::default();
-        if self.batched {
-            self.a.begin_rx_batch();
-            self.b.begin_rx_batch();
-        }
-        for f in std::mem::take(&mut self.to_a) {
-            self.a.receive(self.now, &f, &mut sink_a);
-        }
-        for f in std::mem::take(&mut self.to_b) {
-            self.b.receive(self.now, &f, &mut sink_b);
-        }
-        if self.batched {
-            self.a.end_rx_batch(self.now, &mut sink_a);
-            self.b.end_rx_batch(self.now, &mut sink_b);
-        }
-        if self.a.poll_timeout().is_some_and(|t| t <= self.now) {
-            self.a.poll(self.now, &mut sink_a);
-        }
-        if self.b.poll_timeout().is_some_and(|t| t <= self.now) {
-            self.b.poll(self.now, &mut sink_b);
-        }
-        self.a.run_apps(self.now, &mut sink_a);
-        self.b.run_apps(self.now, &mut sink_b);
+        let now = self.now;
+        let pass = |n: &mut Node, inbox: Vec<Vec<u8>>, batched: bool| {
+            if batched || inbox.len() <= 1 {
+                return n.pass(now, inbox);
+            }
+            let mut out = Vec::new();
+            for f in inbox {
+                out.extend(n.pass(now, [f]));
+            }
+            out
+        };
+        let mut sink_a = VecSink { frames: pass(&mut self.a, std::mem::take(&mut self.to_a), self.batched), ..VecSink::default() };
+        let sink_b = VecSink { frames: pass(&mut self.b, std::mem::take(&mut self.to_b), self.batched), ..VecSink::default() };
         match self.faults.as_mut() {
             Some(inj) => {
                 let now = self.now;

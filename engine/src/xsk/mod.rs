@@ -1,4 +1,5 @@
-//! AF_XDP: the XDP steering program, UMEM, rings and sockets. The only module with `unsafe`.
+//! AF_XDP: the XDP steering program, UMEM, rings and sockets. With `sys`, the only module
+//! allowed `unsafe`.
 mod skel {
     #![allow(clippy::all, unsafe_op_in_unsafe_fn, dead_code, non_camel_case_types)]
     include!(concat!(env!("OUT_DIR"), "/steer.skel.rs"));
@@ -8,12 +9,12 @@ pub mod ethtool;
 mod pool;
 mod program;
 mod queue;
-pub mod sys;
+mod raw;
 
 pub use pool::{FrameLedger, LedgerReport, Place};
 pub use program::{Attached, QueueCounters, SteerProgram, XdpMode, MAX_QUEUES};
 pub use queue::{KernelStats, QueueConfig, QueueStats, TxWriter, XskQueue, ZeroCopy};
-pub use sys::AttachMode;
+pub use raw::AttachMode;
 
 /// Why the datapath could not be set up. Each message says what to do.
 #[derive(Debug, thiserror::Error)]

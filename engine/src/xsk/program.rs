@@ -9,14 +9,14 @@ use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags};
 
 use super::skel::{SteerSkel, SteerSkelBuilder};
-use super::sys::{self, AttachMode};
+use super::raw::{self, AttachMode};
 use super::XskError;
 
 /// Queues the program's maps can address (MAX_QUEUES in the C source).
 pub const MAX_QUEUES: u32 = 64;
 
 /// Requested XDP attach mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum XdpMode {
     /// Native if the driver supports it, generic otherwise (with a warning).
     Auto,
@@ -112,7 +112,7 @@ impl SteerProgram {
     pub fn attach(&self, iface: &str, ifindex: u32, mode: XdpMode) -> Result<Attached, XskError> {
         let prog = self.skel.progs.bypass_steer.as_fd();
         let try_mode = |m: AttachMode| {
-            sys::xdp_link_create(prog, ifindex, m).map(|fd| Attached { _link: fd, mode: m }).map_err(|e| {
+            raw::xdp_link_create(prog, ifindex, m).map(|fd| Attached { _link: fd, mode: m }).map_err(|e| {
                 let hint = match e.raw_os_error() {
                     Some(libc::EBUSY) | Some(libc::EEXIST) => {
                         format!(" (another XDP program is attached: `ip link set dev {iface} xdp off`)")

@@ -14,10 +14,11 @@ use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
 use super::pool::{FrameLedger, LedgerReport, Place};
 use super::XskError;
-use crate::phy::{FrameSink, FRAME_CAPACITY};
+use crate::phy::{Device, FrameSink, RxHandler, TxUser, FRAME_CAPACITY};
+use crate::time::Instant;
 
 /// Whether to ask the driver for zero-copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ZeroCopy {
     /// Zero-copy if the driver supports it, copy mode otherwise.
     Auto,
@@ -126,7 +127,6 @@ pub struct XskQueue {
     cq_descs: Vec<FrameDesc>,
     tx_pending: Vec<FrameDesc>,
     stats: QueueStats,
-    tap: Option<crate::pcap::PcapTap>,
     /// Why zero-copy was refused when `--zero-copy auto` fell back to copy mode.
     zero_copy_refusal: Option<String>,
     /// Preferred busy polling is on: the driver raises no interrupts for this queue while
@@ -173,7 +173,7 @@ impl XskQueue {
             if let Some(mut q) = Self::try_bind(cfg, attempts, &umem, &descs, &iface, queue_id, &mut last_err)? {
                 if cfg.busy_poll_budget > 0 {
                     let prefer = !(q.zero_copy && super::ethtool::driver(ifname).is_some_and(|d| zc_tx_in_own_napi(&d)));
-                    super::sys::set_busy_poll(q.fd(), BUSY_POLL_USECS, cfg.busy_poll_budget, prefer).map_err(|e| XskError::Socket {
+                    super::raw::set_busy_poll(q.fd(), BUSY_POLL_USECS, cfg.busy_poll_budget, prefer).map_err(|e| XskError::Socket {
                         queue_id,
                         reason: format!("cannot turn on busy polling ({e}; it needs Linux 5.11+): drop --busy-poll-budget"),
                     })?;
@@ -232,7 +232,6 @@ impl XskQueue {
                         cq_descs: vec![FrameDesc::default(); cfg.batch],
                         tx_pending: Vec::with_capacity(frames),
                         stats: QueueStats::default(),
-                        tap: None,
                         zero_copy_refusal,
                         busy_poll: false,
                         busy_poll_preferred: false,
@@ -243,11 +242,6 @@ impl XskQueue {
             }
         }
         Ok(None)
-    }
-
-    /// Copies every frame received and sent to a capture.
-    pub fn set_tap(&mut self, tap: Option<crate::pcap::PcapTap>) {
-        self.tap = tap;
     }
 
     pub fn queue_id(&self) -> u32 {
@@ -349,7 +343,6 @@ impl XskQueue {
             cq_descs: &mut self.cq_descs,
             stats: &mut self.stats,
             frame_shift: shift,
-            tap: self.tap.as_ref(),
         };
         for d in &self.rx_descs[..n] {
             // SAFETY: `d` came off the RX ring of this UMEM, so the kernel has finished
@@ -359,9 +352,6 @@ impl XskQueue {
             let frame = data.contents();
             w.stats.rx_frames += 1;
             w.stats.rx_bytes += frame.len() as u64;
-            if let Some(t) = w.tap {
-                t.capture(frame);
-            }
             f(frame, &mut w);
         }
         for d in &self.rx_descs[..n] {
@@ -382,7 +372,6 @@ impl XskQueue {
             cq_descs: &mut self.cq_descs,
             stats: &mut self.stats,
             frame_shift: self.frame_shift,
-            tap: self.tap.as_ref(),
         }
     }
 
@@ -453,7 +442,7 @@ impl XskQueue {
     pub fn drive_napi(&mut self) {
         if self.busy_poll {
             self.stats.busy_polls += 1;
-            super::sys::recv_nothing(self.fd());
+            super::raw::recv_nothing(self.fd());
         }
     }
 
@@ -543,7 +532,6 @@ pub struct TxWriter<'a> {
     cq_descs: &'a mut Vec<FrameDesc>,
     stats: &'a mut QueueStats,
     frame_shift: u32,
-    tap: Option<&'a crate::pcap::PcapTap>,
 }
 
 impl FrameSink for TxWriter<'_> {
@@ -576,13 +564,21 @@ impl FrameSink for TxWriter<'_> {
             self.free.push(d);
             return true;
         }
-        if let Some(t) = self.tap {
-            t.capture(&buf[..n]);
-        }
         data.cursor().set_pos(n);
         self.ledger.moved(idx, Place::Free, Place::Tx);
         self.pending.push(d);
         true
+    }
+}
+
+impl Device for XskQueue {
+    #[inline]
+    fn receive<H: RxHandler>(&mut self, _now: Instant, h: &mut H) -> usize {
+        self.recv(|frame, tx| h.frame(frame, tx))
+    }
+    #[inline]
+    fn transmit<U: TxUser>(&mut self, _now: Instant, u: U) -> U::Out {
+        u.run(&mut self.writer())
     }
 }
 

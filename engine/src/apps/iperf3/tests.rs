@@ -349,7 +349,7 @@ fn real_iperf3_client_on_the_kernel_backend() {
     let workers: Vec<_> = (0..2)
         .map(|i| {
             let (st, f) = (stop.clone(), f.clone());
-            std::thread::spawn(move || crate::runtime::kernel_worker::run(i, Ipv4Addr::LOCALHOST, None, crate::runtime::PollMode::Adaptive, crate::api::kernel::KernelTcp::default(), vec![f], st))
+            std::thread::spawn(move || crate::api::kernel_worker::run(i, Ipv4Addr::LOCALHOST, None, crate::runtime::PollMode::Adaptive, crate::api::kernel::KernelTcp::default(), vec![f], st))
         })
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(100));

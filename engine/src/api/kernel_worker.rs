@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::PollMode;
-use crate::api::kernel::KernelNet;
-use crate::api::{AppFactory, Io};
+use super::kernel::{KernelNet, KernelTcp};
+use super::{AppFactory, Io};
+use crate::runtime::PollMode;
 use crate::time::Clock;
 
 /// Runs one kernel-backend worker until `stop`.
@@ -18,7 +18,7 @@ pub fn run(
     addr: std::net::Ipv4Addr,
     core: Option<core_affinity::CoreId>,
     poll: PollMode,
-    tcp: crate::api::kernel::KernelTcp,
+    tcp: KernelTcp,
     apps: Vec<AppFactory>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
